@@ -1,0 +1,77 @@
+/* msgpack-c's pack template, specialised to append straight into a flat, growable byte buffer.
+ *
+ * Stock msgpack-c packs through `msgpack_packer`, whose `callback` is an indirect call for every token; with
+ * the packer stored on the heap the compiler cannot see through it and a span costs ~150-180 ns. Here the
+ * template's `msgpack_pack_append_buffer` is a `static inline` bounds check plus memcpy, so Swift code that
+ * calls `ddtrace_mp_*` gets every token inlined. Only buffer growth is out of line. */
+#ifndef DDTRACE_MSGPACK_H
+#define DDTRACE_MSGPACK_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include <limits.h> /* CHAR_MIN/CHAR_MAX, which msgpack/pack_template.h requires */
+#include <msgpack/sysdep.h>
+#include <msgpack/timestamp.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A growable output buffer. `data` is owned (malloc); `size` bytes are in use; `failed` becomes 1 when an
+ * allocation failed, after which appends are ignored (the payload is then dropped and counted). */
+typedef struct ddtrace_mpbuf {
+    char *data;
+    size_t size;
+    size_t capacity;
+    int failed;
+} ddtrace_mpbuf;
+
+void ddtrace_mpbuf_init(ddtrace_mpbuf *b, size_t initial_capacity);
+void ddtrace_mpbuf_destroy(ddtrace_mpbuf *b);
+/* Out-of-line slow path: grows to at least `size + len` and appends. Returns 0, or -1 on allocation failure. */
+int ddtrace_mpbuf_append_slow(ddtrace_mpbuf *b, const char *bytes, size_t len);
+/* Makes room for `len` more bytes; returns 0 or -1. */
+int ddtrace_mpbuf_reserve(ddtrace_mpbuf *b, size_t len);
+
+static inline __attribute__((always_inline)) int ddtrace_mpbuf_append(ddtrace_mpbuf *b, const char *bytes, size_t len) {
+    if (__builtin_expect(b->capacity - b->size >= len, 1)) {
+        memcpy(b->data + b->size, bytes, len);
+        b->size += len;
+        return 0;
+    }
+    return ddtrace_mpbuf_append_slow(b, bytes, len);
+}
+
+/* Writes a map or array header with a 32-bit length at `offset` (always the 5-byte form), so that a count that
+ * is only known after the elements were written can be patched in place. */
+static inline void ddtrace_mpbuf_patch_u32_header(ddtrace_mpbuf *b, size_t offset, unsigned char marker, uint32_t n) {
+    if (b->failed || offset + 5 > b->size) return;
+    unsigned char *p = (unsigned char *)b->data + offset;
+    p[0] = marker;
+    p[1] = (unsigned char)(n >> 24); p[2] = (unsigned char)(n >> 16); p[3] = (unsigned char)(n >> 8); p[4] = (unsigned char)n;
+}
+
+/* Instantiate msgpack-c's template as ddtrace_mp_<type>(ddtrace_mpbuf *, ...). */
+#define msgpack_pack_inline_func(name) static inline int ddtrace_mp ## name
+#define msgpack_pack_inline_func_cint(name) static inline int ddtrace_mp ## name
+#define msgpack_pack_inline_func_fixint(name) static inline int ddtrace_mp_fix ## name
+#define msgpack_pack_user ddtrace_mpbuf *
+#define msgpack_pack_append_buffer(user, buf, len) return ddtrace_mpbuf_append((user), (const char *)(buf), (len))
+#include <msgpack/pack_template.h>
+
+/* A string: header plus body in one call. */
+static inline __attribute__((always_inline)) int ddtrace_mp_string(ddtrace_mpbuf *b, const void *bytes, size_t len) {
+    ddtrace_mp_str(b, len);
+    return ddtrace_mp_str_body(b, bytes, len);
+}
+
+/* Pre-encoded bytes (for example a constant key with its fixstr header already in front). */
+static inline __attribute__((always_inline)) int ddtrace_mp_raw(ddtrace_mpbuf *b, const void *bytes, size_t len) {
+    return ddtrace_mpbuf_append(b, (const char *)bytes, len);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,235 @@
+import Atomics
+import CDDTraceShims
+
+/// A 128-bit Datadog trace id.
+///
+/// Datadog tracers build the high half from the trace's start time (`seconds << 32`) and the low half at random.
+/// On the wire (`/v0.4/traces`) the low half is the span's `trace_id` and the high half travels as the `_dd.p.tid`
+/// tag on the first span of each chunk.
+public struct DDTraceID: Hashable, Sendable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// 32 lowercase hex digits.
+    public var hexString: String {
+        Self.hex(high) + Self.hex(low)
+    }
+
+    public var description: String { hexString }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+/// A span: one timed operation of a trace.
+///
+/// `DDSpan` is a small handle with reference semantics: copies refer to the same span, and changes made through
+/// any copy (tags, error, finish) apply to it. Its storage comes from a per-thread pool and goes back to it after
+/// the span has been sent, so creating and finishing spans allocates nothing.
+///
+/// A span is meant to be used by one task or thread at a time; handing it to another task or thread (for
+/// example to finish it there) is fine, since the hand-off orders the accesses. After `finish()` the span is
+/// read-only: further `setTag`, `setMetric`, `setError` and `finish` calls are ignored, as are calls on a span
+/// that was dropped because its thread's span pool was exhausted (see `DDTracer.counters`).
+public struct DDSpan: @unchecked Sendable {
+    let slot: SlotPointer?
+    let generation: UInt32
+    /// The span's trace id.
+    public let traceId: DDTraceID
+    /// The span's id (non-zero, 63 random bits).
+    public let spanId: UInt64
+    let root: SlotPointer?
+    let rootGeneration: UInt32
+
+    init(
+        slot: SlotPointer?, generation: UInt32, traceIdHigh: UInt64, traceIdLow: UInt64, spanId: UInt64,
+        root: SlotPointer?, rootGeneration: UInt32
+    ) {
+        self.slot = slot
+        self.generation = generation
+        self.traceId = DDTraceID(high: traceIdHigh, low: traceIdLow)
+        self.spanId = spanId
+        self.root = root
+        self.rootGeneration = rootGeneration
+    }
+
+    /// The slot, if this handle still refers to an unfinished, recorded span.
+    @inline(__always) var openSlot: SlotPointer? {
+        guard let slot, slot.generation.load(ordering: .relaxed) == generation, slot.pointee.state == SlotState.open
+        else { return nil }
+        return slot
+    }
+
+    /// Whether the span is recorded and not finished yet.
+    public var isRecording: Bool { openSlot != nil }
+
+    /// Sets a string tag (`meta` on the wire). Setting the same key again replaces the value.
+    @inline(__always) public func setTag(_ key: String, _ value: String) {
+        guard let slot = openSlot else { return }
+        slot.pointee.engine.setMeta(slot, key: key, value: value)
+    }
+
+    /// Sets a numeric tag (`metrics` on the wire). Setting the same key again replaces the value.
+    @inline(__always) public func setMetric(_ key: String, _ value: Double) {
+        guard let slot = openSlot else { return }
+        slot.pointee.engine.setMetric(slot, key: key, value: value)
+    }
+
+    /// Marks the span as failed (`error = 1`) and records the error's type, message and, if given, stack
+    /// (`error.type`, `error.message`, `error.stack`), as ddtrace does.
+    public func setError(_ error: any Error, stack: String? = nil) {
+        setError(type: String(reflecting: Swift.type(of: error)), message: String(describing: error), stack: stack)
+    }
+
+    /// Marks the span as failed with an explicit type and message.
+    public func setError(type: String, message: String, stack: String? = nil) {
+        guard let slot = openSlot else { return }
+        slot.pointee.error = 1
+        setTag("error.type", type)
+        setTag("error.message", message)
+        if let stack { setTag("error.stack", stack) }
+    }
+
+    /// Sets or clears the error flag without tags.
+    public func setError(_ isError: Bool) {
+        guard let slot = openSlot else { return }
+        slot.pointee.error = isError ? 1 : 0
+    }
+
+    /// The operation name (e.g. `http.request`).
+    public func setOperationName(_ name: String) {
+        guard let slot = openSlot else { return }
+        slot.pointee.name = name
+    }
+
+    /// The resource (e.g. `GET /users/:id`); defaults to the operation name.
+    public func setResource(_ resource: String) {
+        guard let slot = openSlot else { return }
+        slot.pointee.resource = resource
+    }
+
+    /// The service; defaults to the parent's service, or the tracer's `DD_SERVICE`.
+    public func setService(_ service: String) {
+        guard let slot = openSlot else { return }
+        slot.pointee.service = service
+    }
+
+    /// The span type (`web`, `http`, `sql`, `cache`, `custom`, ...).
+    public func setSpanType(_ type: String) {
+        guard let slot = openSlot else { return }
+        slot.pointee.type = type
+    }
+
+    /// Forces the sampling decision of the span's whole trace: keep (`USER_KEEP`, 2) or drop (`USER_REJECT`, -1).
+    public func setSamplingPriority(_ priority: DDSamplingPriority) {
+        guard let slot = openSlot else { return }
+        slot.pointee.samplingPriority = Int8(priority.rawValue)
+    }
+
+    /// Ends the span now.
+    @inline(__always) public func finish() {
+        guard let slot = openSlot else { return }
+        slot.pointee.engine.finish(slot, endWallClockNanoseconds: nil)
+    }
+
+    /// Ends the span at an explicit wall-clock time, in nanoseconds since the Unix epoch.
+    public func finish(atWallClockNanoseconds end: Int64) {
+        guard let slot = openSlot else { return }
+        slot.pointee.engine.finish(slot, endWallClockNanoseconds: end)
+    }
+
+    /// The span's context, to parent spans on it elsewhere or to propagate it.
+    public var context: DDTraceContext {
+        DDTraceContext(
+            traceId: traceId, spanId: spanId,
+            samplingPriority: openSlot.flatMap { slot in
+                slot.pointee.samplingPriority == unsetSamplingPriority
+                    ? nil : DDSamplingPriority(rawValue: Int(slot.pointee.samplingPriority))
+            },
+            root: root, rootGeneration: rootGeneration, localSpan: slot, localSpanGeneration: generation)
+    }
+
+    var parentLink: ParentLink {
+        ParentLink(
+            traceIdHigh: traceId.high, traceIdLow: traceId.low, spanId: spanId, root: root,
+            rootGeneration: rootGeneration, parentSlot: slot, parentGeneration: generation,
+            samplingPriority: unsetSamplingPriority, origin: "")
+    }
+}
+
+/// Datadog sampling priorities (`_sampling_priority_v1`).
+public enum DDSamplingPriority: Int, Sendable {
+    /// Dropped by the user (manual drop, or a sampling rule).
+    case userReject = -1
+    /// Dropped by the sampler.
+    case autoReject = 0
+    /// Kept by the sampler.
+    case autoKeep = 1
+    /// Kept by the user (manual keep, or a sampling rule).
+    case userKeep = 2
+}
+
+/// The propagated identity of a span: what a child needs to join its trace, here or in another process.
+public struct DDTraceContext: @unchecked Sendable, Equatable {
+    public var traceId: DDTraceID
+    /// The id of the span new children will have as their parent.
+    public var spanId: UInt64
+    /// The trace's sampling decision, if already made (for example by an upstream service).
+    public var samplingPriority: DDSamplingPriority?
+    /// `_dd.origin` (for example `synthetics` or `rum`), if the trace started there.
+    public var origin: String?
+    /// Propagated trace tags (`_dd.p.*`).
+    public var propagatedTags: [String: String]
+
+    // Links to the local trace, when the context comes from a span of this process.
+    let root: SlotPointer?
+    let rootGeneration: UInt32
+    let localSpan: SlotPointer?
+    let localSpanGeneration: UInt32
+
+    /// A context received from another process (for example extracted from HTTP headers).
+    public init(
+        traceId: DDTraceID, spanId: UInt64, samplingPriority: DDSamplingPriority? = nil, origin: String? = nil,
+        propagatedTags: [String: String] = [:]
+    ) {
+        self.init(
+            traceId: traceId, spanId: spanId, samplingPriority: samplingPriority, origin: origin,
+            propagatedTags: propagatedTags, root: nil, rootGeneration: 0, localSpan: nil, localSpanGeneration: 0)
+    }
+
+    init(
+        traceId: DDTraceID, spanId: UInt64, samplingPriority: DDSamplingPriority?, origin: String? = nil,
+        propagatedTags: [String: String] = [:], root: SlotPointer?, rootGeneration: UInt32,
+        localSpan: SlotPointer?, localSpanGeneration: UInt32
+    ) {
+        self.traceId = traceId
+        self.spanId = spanId
+        self.samplingPriority = samplingPriority
+        self.origin = origin
+        self.propagatedTags = propagatedTags
+        self.root = root
+        self.rootGeneration = rootGeneration
+        self.localSpan = localSpan
+        self.localSpanGeneration = localSpanGeneration
+    }
+
+    public static func == (lhs: DDTraceContext, rhs: DDTraceContext) -> Bool {
+        lhs.traceId == rhs.traceId && lhs.spanId == rhs.spanId && lhs.samplingPriority == rhs.samplingPriority
+            && lhs.origin == rhs.origin && lhs.propagatedTags == rhs.propagatedTags
+    }
+
+    var parentLink: ParentLink {
+        ParentLink(
+            traceIdHigh: traceId.high, traceIdLow: traceId.low, spanId: spanId, root: root,
+            rootGeneration: rootGeneration, parentSlot: localSpan, parentGeneration: localSpanGeneration,
+            samplingPriority: samplingPriority.map { Int8($0.rawValue) } ?? unsetSamplingPriority,
+            origin: origin ?? "")
+    }
+}

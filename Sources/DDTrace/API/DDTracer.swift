@@ -1,0 +1,361 @@
+import Atomics
+import CDDTraceShims
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// The Datadog tracer: creates spans and sends finished traces to the Datadog agent.
+///
+/// ```swift
+/// let tracer = try DDTracer.bootstrap()          // reads DD_* environment variables, installs `DDTracer.shared`
+/// try tracer.trace("web.request", resource: "GET /users") { span in
+///     span.setTag("http.method", "GET")
+///     tracer.trace("db.query") { _ in ... }        // a child of web.request
+/// }
+/// ```
+///
+/// Spans live in per-thread pools and finished spans travel through per-thread lock-free rings to one background
+/// flusher thread, which assembles whole trace chunks, samples, encodes (msgpack) and sends them. Starting and
+/// finishing a span takes no lock and allocates nothing once the thread's pool is warm.
+public final class DDTracer: Sendable {
+    let engine: EngineHandle
+    let flusher: Flusher
+    let resolved: ResolvedConfiguration
+    let logger: Logger
+    private let isShutDown = ManagedAtomic<Bool>(false)
+
+    /// Configuration problems found when the tracer was created (invalid environment values and what was used
+    /// instead). Each was also logged once.
+    public var configurationDiagnostics: [DDConfigurationDiagnostic] { resolved.diagnostics }
+
+    /// Creates a tracer and starts its flusher thread.
+    ///
+    /// - Throws: `DDConfigurationError` when the configuration asks for something unsupported (https), or, in
+    ///   strict mode, when any value is invalid. Otherwise invalid values are reported in
+    ///   `configurationDiagnostics` and replaced by their defaults.
+    public convenience init(configuration: DDTracerConfiguration = DDTracerConfiguration()) throws(DDConfigurationError) {
+        try self.init(configuration: configuration, additionalHeaders: [])
+    }
+
+    /// `additionalHeaders` are sent with every request to the agent (tests use them for test-agent sessions).
+    init(configuration: DDTracerConfiguration, additionalHeaders: [(String, String)]) throws(DDConfigurationError) {
+        let resolved = try configuration.resolve()
+        var logger = Logger(label: "dd-trace")
+        logger.logLevel = resolved.debug ? .debug : .info
+        for diagnostic in resolved.diagnostics {
+            logger.warning("\(diagnostic)")
+        }
+        self.resolved = resolved
+        self.logger = logger
+        let engine = UnsafeMutablePointer<EngineCore>.make(configuration: resolved)
+        self.engine = EngineHandle(engine)
+        flusher = Flusher(
+            engine: engine, configuration: resolved, logger: logger, additionalHeaders: additionalHeaders)
+        if resolved.enabled {
+            flusher.start()
+        }
+    }
+
+    // MARK: The shared tracer
+
+    private static let sharedTracer = Mutex<DDTracer?>(nil)
+
+    /// The process-wide tracer: the one installed by `bootstrap()`, or else one created from the environment on
+    /// first use.
+    public static var shared: DDTracer {
+        sharedTracer.withLock { tracer in
+            if let tracer { return tracer }
+            // Without https in the environment (a diagnostic, not an error) this cannot throw in lenient mode.
+            let created = (try? DDTracer(configuration: DDTracerConfiguration())) ?? disabledTracer()
+            tracer = created
+            return created
+        }
+    }
+
+    /// Creates a tracer from the environment (and `configuration`), installs it as `DDTracer.shared` and returns
+    /// it. A previously installed tracer is shut down.
+    @discardableResult
+    public static func bootstrap(configuration: DDTracerConfiguration = DDTracerConfiguration()) throws(
+        DDConfigurationError
+    ) -> DDTracer {
+        let tracer = try DDTracer(configuration: configuration)
+        let previous = sharedTracer.withLock { shared in
+            let previous = shared
+            shared = tracer
+            return previous
+        }
+        previous?.shutdown(timeout: .seconds(2))
+        return tracer
+    }
+
+    private static func disabledTracer() -> DDTracer {
+        var configuration = DDTracerConfiguration(environment: [:])
+        configuration.enabled = false
+        return try! DDTracer(configuration: configuration)
+    }
+
+    // MARK: Scoped spans
+
+    /// Runs `body` in a new span that is a child of the active span (or a root), active while `body` runs.
+    /// An error thrown by `body` is recorded on the span and rethrown. The span is finished when `body` returns.
+    @discardableResult
+    public func trace<T, Failure: Error>(
+        _ name: String, service: String? = nil, resource: String? = nil, spanType: String? = nil,
+        _ body: (DDSpan) throws(Failure) -> T
+    ) throws(Failure) -> T {
+        let span = startSpan(name, service: service, resource: resource, spanType: spanType)
+        defer { span.finish() }
+        // TaskLocal.withValue is untyped `rethrows`: carry the typed error out in a Result.
+        let outcome = ActiveContext.$current.withValue(.span(span)) { () -> Result<T, Failure> in
+            do throws(Failure) { return .success(try body(span)) } catch { return .failure(error) }
+        }
+        return try settle(outcome, span)
+    }
+
+    private func settle<T, Failure: Error>(_ outcome: Result<T, Failure>, _ span: DDSpan) throws(Failure) -> T {
+        switch outcome {
+        case .success(let value): return value
+        case .failure(let error):
+            span.setError(error)
+            throw error
+        }
+    }
+
+    /// The `async` form of `trace(_:service:resource:spanType:_:)`. The span stays active across suspension
+    /// points and thread hops, and child tasks created in `body` inherit it.
+    @discardableResult
+    public func trace<T, Failure: Error>(
+        _ name: String, service: String? = nil, resource: String? = nil, spanType: String? = nil,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (DDSpan) async throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        let span = startSpan(name, service: service, resource: resource, spanType: spanType)
+        defer { span.finish() }
+        let outcome = await ActiveContext.$current.withValue(.span(span)) { () async -> Result<T, Failure> in
+            do throws(Failure) { return .success(try await body(span)) } catch { return .failure(error) }
+        }
+        return try settle(outcome, span)
+    }
+
+    // MARK: Manual spans
+
+    /// Starts a span without activating it; finish it with `finish()`.
+    ///
+    /// - Parameters:
+    ///   - childOf: the parent context; by default the active span or context.
+    ///   - tags: string tags set at creation.
+    ///   - startTime: an explicit start, in nanoseconds since the Unix epoch (default: now).
+    ///   - ignoreActive: start a new trace even if a span is active (when `childOf` is nil).
+    public func startSpan(
+        _ name: String, childOf parent: DDTraceContext? = nil, service: String? = nil, resource: String? = nil,
+        spanType: String? = nil, tags: [String: String] = [:], startTime: Int64? = nil, ignoreActive: Bool = false
+    ) -> DDSpan {
+        let link: ParentLink?
+        if let parent {
+            link = parent.parentLink
+        } else if !ignoreActive, let active = ActiveContext.current {
+            link = active.parentLink
+        } else {
+            link = nil
+        }
+        let span = engine.pointer.startSpan(
+            name: name, service: service, resource: resource, type: spanType, parent: link,
+            startWallClockNanoseconds: startTime)
+        for (key, value) in tags { span.setTag(key, value) }
+        return span
+    }
+
+    /// Starts a child of `parent` without activating it.
+    public func startSpan(
+        _ name: String, childOf parent: DDSpan, service: String? = nil, resource: String? = nil,
+        spanType: String? = nil
+    ) -> DDSpan {
+        engine.pointer.startSpan(
+            name: name, service: service, resource: resource, type: spanType, parent: parent.parentLink,
+            startWallClockNanoseconds: nil)
+    }
+
+    /// The active span of the current task or thread, or nil.
+    public func currentSpan() -> DDSpan? {
+        if case .span(let span) = ActiveContext.current { return span }
+        return nil
+    }
+
+    /// The active context (of the active span, or an activated remote context), to hand to another thread or
+    /// detached task, or to propagate.
+    public func currentTraceContext() -> DDTraceContext? {
+        ActiveContext.current?.traceContext
+    }
+
+    /// Runs `body` with `context` active, so that spans started inside are its children (ddtrace's
+    /// `context_provider.activate`). Pass nil to run `body` with nothing active.
+    public func withActiveContext<T, Failure: Error>(
+        _ context: DDTraceContext?, _ body: () throws(Failure) -> T
+    ) throws(Failure) -> T {
+        let outcome = ActiveContext.$current.withValue(context.map { .context($0) }) { () -> Result<T, Failure> in
+            do throws(Failure) { return .success(try body()) } catch { return .failure(error) }
+        }
+        return try outcome.get()
+    }
+
+    /// The `async` form of `withActiveContext(_:_:)`.
+    public func withActiveContext<T, Failure: Error>(
+        _ context: DDTraceContext?, isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        let outcome = await ActiveContext.$current.withValue(context.map { .context($0) }) {
+            () async -> Result<T, Failure> in
+            do throws(Failure) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        return try outcome.get()
+    }
+
+    // MARK: Flushing and shutdown
+
+    /// Sends every trace finished so far and waits for the agent's answers (at most `timeout`).
+    ///
+    /// Traces with spans still open are not sent (unless partial flushing applies to them). Returns whether
+    /// everything was accepted; on a timeout or an unreachable agent the data stays queued (within the buffer
+    /// cap) for the next attempt. Blocks the calling thread: from `async` code prefer `flush(timeout:) async`.
+    @available(*, noasync, message: "from async code, use the async flush(timeout:)")
+    @discardableResult
+    public func flush(timeout: Duration = .seconds(5)) -> DDFlushResult {
+        guard resolved.enabled, !isShutDown.load(ordering: .acquiring) else {
+            return DDFlushResult(succeeded: !resolved.enabled, payloadsPending: 0)
+        }
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<DDFlushResult?>(nil)
+        flusher.requestFlush { result in
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + .nanoseconds(Int(clamping: timeout.nanoseconds)))
+        return outcome.withLock { $0 } ?? DDFlushResult(succeeded: false, payloadsPending: -1)
+    }
+
+    /// The `async` form of `flush(timeout:)`; it does not block a thread of the cooperative pool.
+    @discardableResult
+    public func flush(timeout: Duration = .seconds(5)) async -> DDFlushResult {
+        guard resolved.enabled, !isShutDown.load(ordering: .acquiring) else {
+            return DDFlushResult(succeeded: !resolved.enabled, payloadsPending: 0)
+        }
+        return await withCheckedContinuation { continuation in
+            let once = ManagedAtomic<Bool>(false)
+            let resume: @Sendable (DDFlushResult) -> Void = { result in
+                if !once.exchange(true, ordering: .acquiringAndReleasing) { continuation.resume(returning: result) }
+            }
+            flusher.requestFlush(resume)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: timeout.nanoseconds))) {
+                resume(DDFlushResult(succeeded: false, payloadsPending: -1))
+            }
+        }
+    }
+
+    /// Flushes, then stops the flusher thread. Spans started afterwards are not recorded, and spans still open
+    /// are lost when they finish (both counted in `counters.droppedAfterShutdown`). Calling it again does nothing.
+    /// Returns whether the final flush completed within `timeout`.
+    @discardableResult
+    public func shutdown(timeout: Duration = .seconds(5)) -> Bool {
+        if isShutDown.exchange(true, ordering: .acquiringAndReleasing) { return true }
+        engine.pointer.pointee.isShutDown.store(true, ordering: .releasing)
+        guard resolved.enabled else { return true }
+        return flusher.stop(timeout: timeout)
+    }
+
+    // MARK: Health
+
+    /// The tracer's health counters, summed over all threads.
+    public var counters: DDTracerCounters {
+        var counters = DDTracerCounters()
+        for state in engine.pointer.pointee.registry.takeUnretainedValue().all {
+            counters.spansStarted += state.read(.spansStarted)
+            counters.spansFinished += state.read(.spansFinished)
+            counters.droppedPoolExhausted += state.read(.droppedPoolExhausted)
+            counters.droppedAfterShutdown += state.read(.droppedAfterShutdown)
+            counters.tagsDroppedPoolExhausted += state.read(.tagsDroppedPoolExhausted)
+            counters.ringOverflows += state.read(.ringOverflows)
+        }
+        let flusher = flusher.currentStatistics
+        counters.spansSent = flusher.spansSent
+        counters.chunksSent = flusher.chunksSent
+        counters.payloadsSent = flusher.payloadsSent
+        counters.bytesSent = flusher.bytesSent
+        counters.requestErrors = flusher.requestErrors
+        counters.responseErrors = flusher.responseErrors
+        counters.partialFlushes = flusher.partialFlushes
+        counters.droppedBufferFull = flusher.spansDroppedBufferFull
+        counters.droppedSendFailed = flusher.spansDroppedSendFailed
+        counters.droppedRejectedByAgent = flusher.spansDroppedRejected
+        counters.droppedEncodingFailed = flusher.spansDroppedEncoding
+        counters.spansSampledOut = flusher.spansSampledOut
+        counters.flusherCPUNanoseconds = flusher.flusherCPUNanoseconds
+        counters.usesIOUring = flusher.usesIOUring
+        counters.lastError = flusher.lastError
+        return counters
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds.multipliedReportingOverflow(by: 1_000_000_000).overflow
+            ? .max : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// The tracer's health counters. Spans are counted by what happened to them; every span that was started and
+/// not sent shows up under one `dropped*` reason (or is still in flight).
+public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
+    /// Spans recorded (given a pooled slot).
+    public var spansStarted: UInt64 = 0
+    /// Recorded spans finished.
+    public var spansFinished: UInt64 = 0
+    /// Spans accepted by the agent.
+    public var spansSent: UInt64 = 0
+    /// Trace chunks accepted by the agent.
+    public var chunksSent: UInt64 = 0
+    /// Requests accepted by the agent.
+    public var payloadsSent: UInt64 = 0
+    /// Bytes written to the agent connection.
+    public var bytesSent: UInt64 = 0
+    /// Requests that failed in transport (connect, write, timeout, bad response).
+    public var requestErrors: UInt64 = 0
+    /// Requests the agent answered with an error status.
+    public var responseErrors: UInt64 = 0
+    /// Partial flushes of long traces.
+    public var partialFlushes: UInt64 = 0
+    /// Spans not recorded because the calling thread's span pool was exhausted (`DD_TRACE_SPAN_POOL_SIZE`).
+    public var droppedPoolExhausted: UInt64 = 0
+    /// Spans started after `shutdown()`, or finished after it.
+    public var droppedAfterShutdown: UInt64 = 0
+    /// Tags lost because no overflow slot was free for a span with many tags.
+    public var tagsDroppedPoolExhausted: UInt64 = 0
+    /// Finished spans that went through the slower overflow path because their thread's ring was full (not lost).
+    public var ringOverflows: UInt64 = 0
+    /// Encoded spans dropped because the send buffer was full (`DD_TRACE_WRITER_BUFFER_SIZE_BYTES`).
+    public var droppedBufferFull: UInt64 = 0
+    /// Encoded spans dropped after the agent could not be reached in `3` attempts.
+    public var droppedSendFailed: UInt64 = 0
+    /// Spans in payloads the agent rejected (4xx), or single spans larger than the maximum payload.
+    public var droppedRejectedByAgent: UInt64 = 0
+    /// Spans dropped because memory for encoding could not be allocated.
+    public var droppedEncodingFailed: UInt64 = 0
+    /// Spans sent with a sampling priority <= 0 (the agent uses them for stats and drops them).
+    public var spansSampledOut: UInt64 = 0
+    /// CPU time used by the flusher thread.
+    public var flusherCPUNanoseconds: UInt64 = 0
+    /// Whether the agent connection uses io_uring (false: plain sockets).
+    public var usesIOUring: Bool = false
+    /// The last send error, "" after a success.
+    public var lastError: String = ""
+
+    public var description: String {
+        "started=\(spansStarted) finished=\(spansFinished) sent=\(spansSent) chunks=\(chunksSent) "
+            + "payloads=\(payloadsSent) bytes=\(bytesSent) dropped{pool=\(droppedPoolExhausted) "
+            + "shutdown=\(droppedAfterShutdown) buffer=\(droppedBufferFull) send=\(droppedSendFailed) "
+            + "rejected=\(droppedRejectedByAgent) encoding=\(droppedEncodingFailed)} tagsDropped=\(tagsDroppedPoolExhausted) "
+            + "ringOverflows=\(ringOverflows) requestErrors=\(requestErrors) responseErrors=\(responseErrors) "
+            + "transport=\(usesIOUring ? "io_uring" : "plain")"
+    }
+}

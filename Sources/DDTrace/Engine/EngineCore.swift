@@ -1,0 +1,288 @@
+// The span hot path: starting, tagging and finishing spans on application threads.
+//
+// `EngineCore` is the part of a tracer the hot path needs, kept in raw memory so that reaching it from a span
+// handle costs no reference counting. Nothing here takes a lock, throws, logs or allocates once the calling
+// thread's pool has warmed up. When something runs out (pool slots, ring entries), the span still works for the
+// caller and the event is counted in the calling thread's counters:
+// - no free slot: the span becomes a "dropped" span that has ids (so children and propagation still work) but
+//   records nothing; counted as `droppedPoolExhausted`;
+// - ring full at finish: the slot goes onto the engine's overflow stack instead (a lock-free Treiber stack the
+//   flusher empties), so nothing is lost; counted as `ringOverflows`.
+
+import Atomics
+import CDDTraceShims
+
+struct EngineCore {
+    let spanPoolSize: Int
+    let ringCapacity: Int
+    let enabled: Bool
+    /// Service of spans that name none and have no local parent.
+    let defaultService: String
+    let registry: Unmanaged<ThreadRegistry>
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns; refreshed by the flusher. Spans store monotonic times, so a
+    /// wall-clock step never produces a negative duration.
+    let wallClockOffset: UnsafeAtomic<Int64>
+    /// Finished slots that did not fit in their thread's ring (linked through `next`).
+    let overflowStack: UnsafeAtomic<Int>
+    let isShutDown: UnsafeAtomic<Bool>
+}
+
+/// A `Sendable` wrapper for the engine pointer (the engine is shared by design; its fields are immutable or atomic).
+struct EngineHandle: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<EngineCore>
+    init(_ pointer: UnsafeMutablePointer<EngineCore>) { self.pointer = pointer }
+}
+
+/// What a new span needs to know about its parent.
+struct ParentLink {
+    var traceIdHigh: UInt64
+    var traceIdLow: UInt64
+    var spanId: UInt64
+    /// The local root to register with, if the parent is local.
+    var root: SlotPointer?
+    var rootGeneration: UInt32
+    /// The parent's own slot (to inherit its service), if local and recorded.
+    var parentSlot: SlotPointer?
+    var parentGeneration: UInt32
+    /// Inherited from a propagated context (remote parents only).
+    var samplingPriority: Int8
+    var origin: String
+}
+
+extension UnsafeMutablePointer where Pointee == EngineCore {
+    static func make(configuration: ResolvedConfiguration) -> UnsafeMutablePointer<EngineCore> {
+        let engine = UnsafeMutablePointer<EngineCore>.allocate(capacity: 1)
+        func atomic<T: AtomicValue>(_ value: T) -> UnsafeAtomic<T> {
+            // Each engine-wide atomic gets its own cache line.
+            let line = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
+            let storage = line.bindMemory(to: UnsafeAtomic<T>.Storage.self, capacity: 1)
+            storage.initialize(to: UnsafeAtomic<T>.Storage(value))
+            return UnsafeAtomic(at: storage)
+        }
+        let registry = ThreadRegistry(engine: engine)
+        engine.initialize(
+            to: EngineCore(
+                spanPoolSize: configuration.spanPoolSize, ringCapacity: configuration.ringCapacity,
+                enabled: configuration.enabled, defaultService: configuration.service,
+                registry: Unmanaged.passRetained(registry),
+                wallClockOffset: atomic(ddtrace_realtime_ns() - ddtrace_monotonic_ns()),
+                overflowStack: atomic(0), isShutDown: atomic(false)))
+        return engine
+    }
+
+    @inline(__always) var threadState: UnsafeMutablePointer<ThreadState> {
+        if ddtrace_tls_get_engine() == UnsafeMutableRawPointer(self), let state = ddtrace_tls_get_state() {
+            return state.assumingMemoryBound(to: ThreadState.self)
+        }
+        return ThreadStateDirectory.state(for: self)
+    }
+
+    // MARK: Start
+
+    /// Starts a span. Never fails: without a slot the returned span has ids but records nothing.
+    @inline(__always)
+    func startSpan(
+        name: String, service: String?, resource: String?, type: String?, parent: ParentLink?,
+        startWallClockNanoseconds: Int64?
+    ) -> DDSpan {
+        let state = threadState
+        let now = ddtrace_monotonic_ns()
+        let spanId = state.nextSpanId()
+        let traceIdHigh: UInt64
+        let traceIdLow: UInt64
+        if let parent {
+            traceIdHigh = parent.traceIdHigh
+            traceIdLow = parent.traceIdLow
+        } else {
+            // 128-bit trace id as Datadog tracers build it: start second in the upper 32 of the high half.
+            let seconds = UInt64(now &+ pointee.wallClockOffset.load(ordering: .relaxed)) / 1_000_000_000
+            traceIdHigh = seconds << 32
+            traceIdLow = state.nextRandom() | 1
+        }
+        guard pointee.enabled, !pointee.isShutDown.load(ordering: .relaxed), let slot = state.pool.take()
+        else {
+            return droppedSpan(state: state, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId, parent: parent)
+        }
+        state.count(.spansStarted)
+        let generation = slot.generation.load(ordering: .relaxed) &+ 1
+        slot.generation.store(generation, ordering: .relaxed)
+        slot.pointee.traceIdHigh = traceIdHigh
+        slot.pointee.traceIdLow = traceIdLow
+        slot.pointee.spanId = spanId
+        slot.pointee.parentId = parent?.spanId ?? 0
+        slot.pointee.state = SlotState.open
+        slot.pointee.error = 0
+        slot.pointee.closingTotal = 0
+        slot.pointee.samplingPriority = unsetSamplingPriority
+        slot.pointee.name = name
+        slot.pointee.service = service ?? inheritedService(parent) ?? pointee.defaultService
+        slot.pointee.resource = resource ?? name
+        if let type { slot.pointee.type = type }
+        let root: SlotPointer
+        let rootGeneration: UInt32
+        if let parent, let parentRoot = parent.root, register(with: parentRoot, generation: parent.rootGeneration) {
+            root = parentRoot
+            rootGeneration = parent.rootGeneration
+        } else {
+            root = slot
+            rootGeneration = generation
+            slot.traceState.store(
+                TraceCounters.pack(generation: generation, created: 1, open: 1), ordering: .relaxed)
+            slot.pointee.received = 0
+            slot.pointee.expected = 0
+            slot.pointee.chunkPending = 0
+            slot.pointee.decidedPriority = unsetSamplingPriority
+            slot.pointee.rootSent = false
+            slot.pointee.inheritedPriority = parent?.samplingPriority ?? unsetSamplingPriority
+            if let parent, !parent.origin.isEmpty { slot.pointee.origin = parent.origin }
+        }
+        slot.pointee.localRoot = root
+        if let startWallClockNanoseconds {
+            slot.pointee.startMonotonic = startWallClockNanoseconds &- pointee.wallClockOffset.load(ordering: .relaxed)
+        } else {
+            slot.pointee.startMonotonic = now
+        }
+        return DDSpan(
+            slot: slot, generation: generation, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId,
+            root: root, rootGeneration: rootGeneration)
+    }
+
+    @inline(never)
+    private func droppedSpan(
+        state: UnsafeMutablePointer<ThreadState>, traceIdHigh: UInt64, traceIdLow: UInt64, spanId: UInt64,
+        parent: ParentLink?
+    ) -> DDSpan {
+        if pointee.enabled {
+            state.count(pointee.isShutDown.load(ordering: .relaxed) ? .droppedAfterShutdown : .droppedPoolExhausted)
+        }
+        // Keep the parent's root so that this span's children still join the parent's chunk.
+        return DDSpan(
+            slot: nil, generation: 0, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId,
+            root: parent?.root, rootGeneration: parent?.rootGeneration ?? 0)
+    }
+
+    @inline(__always) private func inheritedService(_ parent: ParentLink?) -> String? {
+        guard let parentSlot = parent?.parentSlot,
+            parentSlot.generation.load(ordering: .relaxed) == parent!.parentGeneration
+        else { return nil }
+        return parentSlot.pointee.service
+    }
+
+    /// Registers a new span with a local root: one CAS that fails if the root slot was recycled (generation) or
+    /// its trace already closed (no open span left), in which case the new span starts a chunk of its own.
+    @inline(__always) private func register(with root: SlotPointer, generation: UInt32) -> Bool {
+        let counters = root.traceState
+        var current = counters.load(ordering: .relaxed)
+        while true {
+            guard TraceCounters.generation(current) == UInt64(generation) & TraceCounters.generationMask,
+                TraceCounters.open(current) > 0,
+                TraceCounters.created(current) < TraceCounters.countMask
+            else { return false }
+            let (exchanged, original) = counters.weakCompareExchange(
+                expected: current, desired: current &+ TraceCounters.registerIncrement,
+                successOrdering: .relaxed, failureOrdering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    // MARK: Finish
+
+    /// Finishes a span: stamps its end, updates its trace's counters and publishes it to the calling thread's
+    /// ring. Finishing a stale, dropped or already finished span does nothing.
+    @inline(__always) func finish(_ slot: SlotPointer, endWallClockNanoseconds: Int64?) {
+        if pointee.isShutDown.load(ordering: .relaxed) {
+            // The flusher is gone: nothing would send this span. Count it; the slot stays taken.
+            slot.pointee.state = SlotState.finished
+            threadState.count(.droppedAfterShutdown)
+            return
+        }
+        if let endWallClockNanoseconds {
+            slot.pointee.endMonotonic = endWallClockNanoseconds &- pointee.wallClockOffset.load(ordering: .relaxed)
+        } else {
+            slot.pointee.endMonotonic = ddtrace_monotonic_ns()
+        }
+        slot.pointee.state = SlotState.finished
+        let root = slot.pointee.localRoot.unsafelyUnwrapped
+        // Acquire-release: the closing span must see every other span's decrement, and each span's writes happen
+        // before the ring publish below, which the flusher acquires.
+        let before = root.traceState.loadThenWrappingDecrement(by: 1, ordering: .acquiringAndReleasing)
+        slot.pointee.closingTotal = TraceCounters.open(before) == 1 ? UInt32(TraceCounters.created(before)) : 0
+        let state = threadState
+        state.count(.spansFinished)
+        if !state.pointee.ring.push(slot) {
+            pushOverflow(slot)
+            state.count(.ringOverflows)
+        }
+    }
+
+    @inline(never) private func pushOverflow(_ slot: SlotPointer) {
+        var head = pointee.overflowStack.load(ordering: .relaxed)
+        while true {
+            slot.pointee.next = SlotPointer(bitPattern: head)
+            let (exchanged, original) = pointee.overflowStack.weakCompareExchange(
+                expected: head, desired: Int(bitPattern: slot), successOrdering: .releasing,
+                failureOrdering: .relaxed)
+            if exchanged { return }
+            head = original
+        }
+    }
+
+    // MARK: Tags
+
+    @inline(__always) func setMeta(_ slot: SlotPointer, key: String, value: String) {
+        let count = Int(slot.pointee.metaCount)
+        if count < SpanSlot.metaCapacity {
+            (slot.metaEntries + count).initialize(to: MetaEntry(key: key, value: value))
+            slot.pointee.metaCount = UInt16(count + 1)
+        } else {
+            setOverflowMeta(slot, key: key, value: value)
+        }
+    }
+
+    @inline(__always) func setMetric(_ slot: SlotPointer, key: String, value: Double) {
+        let count = Int(slot.pointee.metricCount)
+        if count < SpanSlot.metricCapacity {
+            (slot.metricEntries + count).initialize(to: MetricEntry(key: key, value: value))
+            slot.pointee.metricCount = UInt16(count + 1)
+        } else {
+            setOverflowMetric(slot, key: key, value: value)
+        }
+    }
+
+    @inline(never) private func setOverflowMeta(_ slot: SlotPointer, key: String, value: String) {
+        guard let carrier = overflowCarrier(slot, hasRoom: { Int($0.pointee.metaCount) < SpanSlot.metaCapacity })
+        else { return }
+        (carrier.metaEntries + Int(carrier.pointee.metaCount)).initialize(to: MetaEntry(key: key, value: value))
+        carrier.pointee.metaCount += 1
+    }
+
+    @inline(never) private func setOverflowMetric(_ slot: SlotPointer, key: String, value: Double) {
+        guard let carrier = overflowCarrier(slot, hasRoom: { Int($0.pointee.metricCount) < SpanSlot.metricCapacity })
+        else { return }
+        (carrier.metricEntries + Int(carrier.pointee.metricCount)).initialize(
+            to: MetricEntry(key: key, value: value))
+        carrier.pointee.metricCount += 1
+    }
+
+    /// The overflow slot with room for one more tag, chaining a new one from the calling thread's pool if needed.
+    /// Returns nil (and counts the lost tag) when the pool is exhausted.
+    private func overflowCarrier(_ slot: SlotPointer, hasRoom: (SlotPointer) -> Bool) -> SlotPointer? {
+        var last = slot
+        while let next = last.pointee.overflow {
+            if hasRoom(next) { return next }
+            last = next
+        }
+        let state = threadState
+        guard let carrier = state.pool.take() else {
+            state.count(.tagsDroppedPoolExhausted)
+            return nil
+        }
+        carrier.pointee.state = SlotState.overflowTags
+        carrier.pointee.metaCount = 0
+        carrier.pointee.metricCount = 0
+        carrier.pointee.overflow = nil
+        last.pointee.overflow = carrier
+        return carrier
+    }
+}

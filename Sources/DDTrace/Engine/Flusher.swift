@@ -1,0 +1,469 @@
+// The background flusher: the one thread that turns finished spans into requests to the agent.
+//
+// Each pass it
+// 1. drains every thread's ring (and the engine's ring-overflow stack), appending each finished span to the chunk
+//    list of its local root;
+// 2. emits a chunk when all spans registered with its root have arrived (the span whose finish closed the trace
+//    reported how many that is), or partially once `partialFlushMinSpans` finished spans are waiting;
+// 3. decides the trace's sampling priority (once per trace), encodes the chunk into the current payload and
+//    returns the spans' slots to their pools;
+// 4. every flush interval (or when a payload is full, or on `flush()`), sends the queued payloads.
+//
+// Everything here runs on the flusher thread; the only shared state is the rings (SPSC), the pools' remote free
+// stacks, the overflow stack, and two mutex-protected mailboxes: flush requests in, statistics out.
+
+import Atomics
+import CDDTraceShims
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// The result of `DDTracer.flush(timeout:)`.
+public struct DDFlushResult: Sendable, Equatable {
+    /// Whether every finished trace was accepted by the agent (nothing left queued, no request failed).
+    public var succeeded: Bool
+    /// Payloads still queued for a later attempt (for example because the agent is down).
+    public var payloadsPending: Int
+}
+
+/// Flusher-side counters, published once per pass.
+struct FlusherStatistics: Sendable {
+    var spansSent: UInt64 = 0
+    var chunksSent: UInt64 = 0
+    var payloadsSent: UInt64 = 0
+    var bytesSent: UInt64 = 0
+    var requestErrors: UInt64 = 0
+    var responseErrors: UInt64 = 0
+    var partialFlushes: UInt64 = 0
+    var spansDroppedBufferFull: UInt64 = 0
+    var spansDroppedSendFailed: UInt64 = 0
+    var spansDroppedRejected: UInt64 = 0
+    var spansDroppedEncoding: UInt64 = 0
+    var spansSampledOut: UInt64 = 0
+    var flusherCPUNanoseconds: UInt64 = 0
+    var lastStatus: Int = 0
+    var lastError: String = ""
+    var usesIOUring = false
+}
+
+final class Flusher: @unchecked Sendable {
+    private let engine: UnsafeMutablePointer<EngineCore>
+    private let configuration: ResolvedConfiguration
+    private let logger: Logger
+    private let agent: AgentClient
+    private let encoder: TraceEncoder
+
+    // Flusher-thread state.
+    private var states: [UnsafeMutablePointer<ThreadState>] = []
+    private var registryVersion = -1
+    private var scratch: [SlotPointer] = []
+    private var queue: [QueuedPayload] = []
+    private var queuedBytes = 0
+    private var statistics = FlusherStatistics()
+    private var ratesByService: [String: Double] = [:]
+    private var defaultRate: Double?
+    private var maxPayloadBytes: Int
+    private var nextSendAt: Int64 = 0
+    private var loggedOnce: Set<String> = []
+
+    // Mailboxes.
+    private let requests = Mutex<[FlushRequest]>([])
+    private let published = Mutex(FlusherStatistics())
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let stopRequested = ManagedAtomic<Bool>(false)
+    private let stopped = DispatchSemaphore(value: 0)
+    private var thread: Thread?
+
+    private struct QueuedPayload {
+        var bytes: [UInt8]
+        var chunks: Int
+        var spans: Int
+        var attempts: Int
+    }
+
+    private struct FlushRequest {
+        let completion: @Sendable (DDFlushResult) -> Void
+    }
+
+    static let maxSendAttempts = 3
+
+    init(
+        engine: UnsafeMutablePointer<EngineCore>, configuration: ResolvedConfiguration, logger: Logger,
+        additionalHeaders: [(String, String)]
+    ) {
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+        self.maxPayloadBytes = configuration.maxPayloadBytes
+        agent = AgentClient(
+            endpoint: configuration.agent, timeoutMilliseconds: configuration.agentTimeoutMilliseconds,
+            tryIOUring: configuration.ioUringEnabled, additionalHeaders: additionalHeaders)
+        encoder = TraceEncoder(
+            tags: EncoderTags(
+                env: configuration.env, version: configuration.version, defaultService: configuration.service,
+                globalTags: configuration.globalTags, runtimeId: UUID().uuidString.lowercased(),
+                processId: Double(getpid())),
+            initialCapacity: 1 << 20)
+        scratch.reserveCapacity(1024)
+        statistics.usesIOUring = agent.usesIOUring
+        published.withLock { [statistics] in $0 = statistics }
+        if configuration.ioUringEnabled && !agent.usesIOUring {
+            logger.notice(
+                "io_uring is unavailable (io_uring_queue_init: \(String(cString: strerror(-agent.ioUringError)))); sending traces with plain sockets"
+            )
+        } else {
+            logger.debug("sending traces to \(configuration.agent) using \(agent.usesIOUring ? "io_uring" : "plain sockets")")
+        }
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "dd-trace-flusher"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Asks for everything finished so far to be sent; `completion` runs on the flusher thread.
+    func requestFlush(_ completion: @escaping @Sendable (DDFlushResult) -> Void) {
+        requests.withLock { $0.append(FlushRequest(completion: completion)) }
+        wakeUp.signal()
+    }
+
+    /// Stops the thread after a final flush. Returns false if it did not stop within `timeout`.
+    func stop(timeout: Duration) -> Bool {
+        if stopRequested.exchange(true, ordering: .acquiringAndReleasing) { return true }
+        wakeUp.signal()
+        let nanoseconds = max(0, timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        return stopped.wait(timeout: .now() + .nanoseconds(Int(clamping: nanoseconds))) == .success
+    }
+
+    var currentStatistics: FlusherStatistics { published.withLock { $0 } }
+
+    // MARK: The loop
+
+    private func run() {
+        nextSendAt = ddtrace_monotonic_ns() + configuration.flushIntervalNanoseconds
+        while true {
+            let stopping = stopRequested.load(ordering: .acquiring)
+            let pending = requests.withLock { list -> [FlushRequest] in
+                let taken = list
+                list.removeAll()
+                return taken
+            }
+            let processed = drainAll()
+            let now = ddtrace_monotonic_ns()
+            if !pending.isEmpty || stopping {
+                // Everything finished before the request is now in the chunk lists or encoded.
+                sealPayload()
+                sendQueued(force: true)
+                let result = DDFlushResult(succeeded: queue.isEmpty && statistics.lastError.isEmpty, payloadsPending: queue.count)
+                publish()
+                for request in pending { request.completion(result) }
+            } else if now >= nextSendAt || !queue.isEmpty {
+                if now >= nextSendAt {
+                    sealPayload()
+                    nextSendAt = now + configuration.flushIntervalNanoseconds
+                    engine.pointee.wallClockOffset.store(ddtrace_realtime_ns() - ddtrace_monotonic_ns(), ordering: .relaxed)
+                }
+                sendQueued(force: false)
+            }
+            publish()
+            if stopping { break }
+            // Busy rings get no sleep; otherwise wait up to 1 ms, which keeps a 8192-entry ring from filling
+            // below ~8 M spans/s per thread while costing ~1000 wake-ups per second when idle.
+            if processed < 256 {
+                _ = wakeUp.wait(timeout: .now() + .milliseconds(1))
+            }
+        }
+        stopped.signal()
+    }
+
+    private func publish() {
+        var cpu = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu)
+        statistics.flusherCPUNanoseconds = UInt64(cpu.tv_sec) * 1_000_000_000 + UInt64(cpu.tv_nsec)
+        statistics.bytesSent = agent.bytesSent
+        let snapshot = statistics
+        published.withLock { $0 = snapshot }
+    }
+
+    // MARK: Draining and assembling chunks
+
+    private func drainAll() -> Int {
+        if let snapshot = engine.pointee.registry.takeUnretainedValue().snapshot(ifChangedSince: registryVersion) {
+            states = snapshot.states
+            registryVersion = snapshot.version
+        }
+        var total = 0
+        for state in states {
+            total += state.pointee.ring.drain { slot in receive(slot) }
+        }
+        // Spans whose ring was full: take the whole stack at once (acquire pairs with the pushers' release).
+        var overflow = SlotPointer(bitPattern: engine.pointee.overflowStack.exchange(0, ordering: .acquiring))
+        while let slot = overflow {
+            overflow = slot.pointee.next
+            receive(slot)
+            total += 1
+        }
+        return total
+    }
+
+    private func receive(_ slot: SlotPointer) {
+        let root = slot.pointee.localRoot.unsafelyUnwrapped
+        slot.pointee.chunkNext = nil
+        if let tail = root.pointee.chunkTail {
+            tail.pointee.chunkNext = slot
+        } else {
+            root.pointee.chunkHead = slot
+        }
+        root.pointee.chunkTail = slot
+        root.pointee.chunkPending += 1
+        root.pointee.received += 1
+        if slot.pointee.closingTotal > 0 { root.pointee.expected = slot.pointee.closingTotal }
+        if root.pointee.expected != 0 && root.pointee.received == root.pointee.expected {
+            emit(root: root, complete: true)
+        } else if configuration.partialFlushEnabled
+            && Int(root.pointee.chunkPending) >= configuration.partialFlushMinSpans
+        {
+            statistics.partialFlushes += 1
+            emit(root: root, complete: false)
+        }
+    }
+
+    /// Encodes the root's pending spans as one chunk and releases their slots. A local root that is not complete
+    /// keeps its slot (it holds the trace's counters) even if the root span itself was just sent.
+    private func emit(root: SlotPointer, complete: Bool) {
+        scratch.removeAll(keepingCapacity: true)
+        var cursor = root.pointee.chunkHead
+        while let span = cursor {
+            cursor = span.pointee.chunkNext
+            // The local root leads its chunk: it carries the trace-level tags.
+            if span == root { scratch.insert(span, at: 0) } else { scratch.append(span) }
+        }
+        root.pointee.chunkHead = nil
+        root.pointee.chunkTail = nil
+        root.pointee.chunkPending = 0
+        if !scratch.isEmpty {
+            let decoration = decide(root: root, spans: scratch)
+            append(scratch[...], decoration: decoration, origin: root.pointee.origin)
+        }
+        for span in scratch where span != root {
+            release(span)
+        }
+        if complete {
+            release(root)
+        } else if scratch.first == root {
+            root.pointee.rootSent = true
+        }
+    }
+
+    // MARK: Sampling
+
+    private func decide(root: SlotPointer, spans: [SlotPointer]) -> ChunkDecoration {
+        if root.pointee.decidedPriority == unsetSamplingPriority {
+            // A manual decision on any span of the chunk wins (the root's own is looked at last, so it wins
+            // over its children's); then an upstream service's decision; then the agent's rates; then keep.
+            var manual = unsetSamplingPriority
+            for span in spans.reversed() where span.pointee.samplingPriority != unsetSamplingPriority {
+                manual = span.pointee.samplingPriority
+            }
+            if manual != unsetSamplingPriority {
+                root.pointee.decidedPriority = manual
+                root.pointee.decisionMechanism = 4
+            } else if root.pointee.inheritedPriority != unsetSamplingPriority {
+                // Inherited from an upstream service: adopted as is, no local decision maker.
+                root.pointee.decidedPriority = root.pointee.inheritedPriority
+                root.pointee.decisionMechanism = -1
+            } else if let rate = agentRate(service: root.pointee.service) {
+                root.pointee.decidedPriority = Sampling.keeps(traceIdLow: root.pointee.traceIdLow, rate: rate) ? 1 : 0
+                root.pointee.decisionMechanism = 1
+                root.pointee.decisionRate = rate
+            } else {
+                root.pointee.decidedPriority = 1
+                root.pointee.decisionMechanism = 0
+            }
+        }
+        let priority = root.pointee.decidedPriority
+        if priority <= 0 { statistics.spansSampledOut += UInt64(spans.count) }
+        let decisionMaker: StaticString?
+        switch root.pointee.decisionMechanism {
+        case 0: decisionMaker = "-0"
+        case 1: decisionMaker = priority > 0 ? "-1" : nil
+        case 4: decisionMaker = priority > 0 ? "-4" : nil
+        default: decisionMaker = nil
+        }
+        return ChunkDecoration(
+            samplingPriority: priority, decisionMaker: decisionMaker,
+            agentRate: root.pointee.decisionMechanism == 1 ? root.pointee.decisionRate : nil)
+    }
+
+    private func agentRate(service: String) -> Double? {
+        if ratesByService.isEmpty { return defaultRate }
+        return ratesByService[service] ?? defaultRate
+    }
+
+    private func updateRates(_ rates: [String: Double]) {
+        let env = configuration.env ?? ""
+        var byService: [String: Double] = [:]
+        for (key, rate) in rates {
+            // Keys are exactly "service:<service>,env:<env>"; "service:,env:" is the default.
+            guard key.hasPrefix("service:"), let comma = key.range(of: ",env:") else { continue }
+            let service = String(key[key.index(key.startIndex, offsetBy: 8)..<comma.lowerBound])
+            let keyEnv = String(key[comma.upperBound...])
+            if service.isEmpty && keyEnv.isEmpty { continue }
+            if keyEnv == env { byService[service] = rate }
+        }
+        ratesByService = byService
+        defaultRate = rates["service:,env:"]
+    }
+
+    // MARK: Encoding and the payload queue
+
+    private func append(_ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String) {
+        let offset = engine.pointee.wallClockOffset.load(ordering: .relaxed)
+        let before = (size: encoder.size, chunks: encoder.chunkCount, spans: encoder.spanCount)
+        encoder.appendChunk(spans, decoration: decoration, origin: origin, wallClockOffset: offset)
+        if encoder.failed {
+            encoder.truncate(to: before.size, chunkCount: before.chunks, spanCount: before.spans)
+            statistics.spansDroppedEncoding += UInt64(spans.count)
+            logOnce("encoding", "could not allocate memory to encode a trace chunk; its spans were dropped")
+            return
+        }
+        guard encoder.size > maxPayloadBytes else { return }
+        // Too large: take the chunk back, send what was there, and retry in a fresh payload; a chunk that is
+        // too large on its own is split (each part is a valid chunk of the same trace).
+        encoder.truncate(to: before.size, chunkCount: before.chunks, spanCount: before.spans)
+        if before.chunks > 0 {
+            sealPayload()
+            append(spans, decoration: decoration, origin: origin)
+        } else if spans.count > 1 {
+            let middle = spans.startIndex + spans.count / 2
+            append(spans[spans.startIndex..<middle], decoration: decoration, origin: origin)
+            append(spans[middle...], decoration: decoration, origin: origin)
+        } else {
+            statistics.spansDroppedRejected += 1
+            logOnce("span-too-large", "a single span is larger than the maximum payload size (\(maxPayloadBytes) bytes); it was dropped")
+        }
+    }
+
+    /// Moves the current payload (if any) to the send queue, enforcing the buffer memory cap.
+    private func sealPayload() {
+        guard !encoder.isEmpty else { return }
+        encoder.finishPayload()
+        let payload = QueuedPayload(
+            bytes: Array(encoder.bytes), chunks: encoder.chunkCount, spans: encoder.spanCount, attempts: 0)
+        encoder.startPayload()
+        // Over the cap (the agent is down or slow): drop the oldest queued payloads first, counted.
+        while queuedBytes + payload.bytes.count > configuration.bufferCapBytes, !queue.isEmpty {
+            let dropped = queue.removeFirst()
+            queuedBytes -= dropped.bytes.count
+            statistics.spansDroppedBufferFull += UInt64(dropped.spans)
+            logOnce("buffer-full", "trace buffer is full (\(configuration.bufferCapBytes) bytes); dropping the oldest payloads")
+        }
+        queue.append(payload)
+        queuedBytes += payload.bytes.count
+    }
+
+    /// Sends queued payloads in order. Stops at the first transport failure (the agent is unreachable: the rest
+    /// would fail too) unless `force`, which still makes at most one attempt per payload.
+    private func sendQueued(force: Bool) {
+        var index = 0
+        while index < queue.count {
+            queue[index].attempts += 1
+            let outcome = queue[index].bytes.withUnsafeBytes { bytes in
+                agent.sendTraces(bytes, traceCount: queue[index].chunks)
+            }
+            switch outcome {
+            case .success(let response):
+                statistics.lastStatus = response.status
+                if handle(response: response, payload: queue[index]) {
+                    queuedBytes -= queue[index].bytes.count
+                    queue.remove(at: index)
+                    continue
+                }
+                index += 1
+            case .failure(let error):
+                statistics.requestErrors += 1
+                statistics.lastError = error.description
+                logOnce("send-\(error.description)", "failed to send traces to the agent at \(configuration.agent): \(error)")
+                if queue[index].attempts >= Flusher.maxSendAttempts {
+                    statistics.spansDroppedSendFailed += UInt64(queue[index].spans)
+                    queuedBytes -= queue[index].bytes.count
+                    queue.remove(at: index)
+                    continue
+                }
+                return
+            }
+        }
+    }
+
+    /// Interprets an agent response. Returns true when the payload is done with (sent or dropped for good).
+    private func handle(response: AgentResponse, payload: QueuedPayload) -> Bool {
+        switch response.status {
+        case 200..<300:
+            statistics.lastError = ""
+            statistics.payloadsSent += 1
+            statistics.chunksSent += UInt64(payload.chunks)
+            statistics.spansSent += UInt64(payload.spans)
+            if let rates = parseRateByService(response.body) { updateRates(rates) }
+            return true
+        case 413:
+            // The agent's limit is lower than ours: halve ours for the payloads still to come.
+            maxPayloadBytes = max(64 << 10, maxPayloadBytes / 2)
+            fallthrough
+        case 400..<500 where response.status != 408 && response.status != 429:
+            statistics.responseErrors += 1
+            statistics.spansDroppedRejected += UInt64(payload.spans)
+            statistics.lastError = "agent answered \(response.status)"
+            let body = String(decoding: response.body.prefix(300), as: UTF8.self)
+            logOnce("status-\(response.status)", "the agent rejected a payload with status \(response.status): \(body)")
+            return true
+        default:
+            // 408, 429, 5xx: retry later, a bounded number of times.
+            statistics.responseErrors += 1
+            statistics.lastError = "agent answered \(response.status)"
+            if payload.attempts >= Flusher.maxSendAttempts {
+                statistics.spansDroppedSendFailed += UInt64(payload.spans)
+                return true
+            }
+            return false
+        }
+    }
+
+    // MARK: Releasing slots
+
+    private func release(_ span: SlotPointer) {
+        var carrier = SpanSlot.clear(span)
+        giveBack(span)
+        while let current = carrier {
+            carrier = SpanSlot.clear(current)
+            giveBack(current)
+        }
+    }
+
+    @inline(__always) private func giveBack(_ slot: SlotPointer) {
+        // Bumping the generation here (not only at reuse) makes stale handles fail their check immediately.
+        slot.generation.wrappingIncrement(ordering: .relaxed)
+        slot.pointee.pool.giveBack(first: slot, last: slot)
+    }
+
+    private func logOnce(_ key: String, _ message: @autoclosure () -> String) {
+        guard !loggedOnce.contains(key) else { return }
+        loggedOnce.insert(key)
+        logger.warning("\(message())")
+    }
+}
+
+/// Deterministic trace sampling, shared by every Datadog tracer so that distributed services agree.
+enum Sampling {
+    static let knuthFactor: UInt64 = 1_111_111_111_111_111_111
+
+    /// Keeps the trace when `(traceIdLow * KNUTH) mod 2^64 <= rate * (2^64 - 1)`.
+    static func keeps(traceIdLow: UInt64, rate: Double) -> Bool {
+        if rate >= 1 { return true }
+        if rate <= 0 { return false }
+        let threshold = UInt64(rate * Double(UInt64.max))
+        return traceIdLow &* knuthFactor <= threshold
+    }
+}

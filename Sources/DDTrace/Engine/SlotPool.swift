@@ -1,0 +1,95 @@
+// The per-thread pool of span slots.
+//
+// Threading contract: `take()` is called only by the owning thread; `giveBack(first:last:)` by any thread (in
+// practice the flusher, which releases every slot after encoding it). There is no lock:
+//
+// - the owner pops from `localFree`, a plain singly linked list nobody else touches;
+// - other threads push released slots onto `remoteFree`, a Treiber stack (CAS on the head, release ordering so
+//   that the slot's cleared contents are visible to the owner);
+// - when `localFree` runs dry the owner takes the whole remote stack with one `exchange` (acquire ordering).
+//
+// With a single consumer that only ever takes the whole stack, the classic ABA problem of Treiber stacks cannot
+// occur: a popped node is never re-pushed while a pusher still holds it as its expected head.
+//
+// Memory grows in chunks of `chunkSize` slots up to `capacity`, so idle threads stay small; once a thread has
+// warmed up, taking and returning slots allocates nothing. Chunks are never freed: a stale `DDSpan` handle may
+// still point into them, and the generation check must find valid memory there.
+
+import Atomics
+import CDDTraceShims
+
+struct SlotPool {
+    /// Owner-only free list.
+    var localFree: SlotPointer?
+    /// Slots handed out by this pool so far (owner-only).
+    var allocated: Int
+    let capacity: Int
+    let engine: UnsafeMutablePointer<EngineCore>
+    /// Head of the remote free stack (a `SlotPointer` as an `Int`), on its own cache line: it is written by the
+    /// flusher while the owner writes `localFree`.
+    let remoteFree: UnsafeAtomic<Int>
+
+    static let chunkSize = 256
+
+    init(capacity: Int, engine: UnsafeMutablePointer<EngineCore>) {
+        self.localFree = nil
+        self.allocated = 0
+        self.capacity = capacity
+        self.engine = engine
+        let line = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
+        let head = line.bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1)
+        head.initialize(to: .init(0))
+        self.remoteFree = UnsafeAtomic(at: head)
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == SlotPool {
+    /// Takes a free slot, or returns nil when the pool is exhausted. Owner thread only.
+    @inline(__always) func take() -> SlotPointer? {
+        if let slot = pointee.localFree {
+            pointee.localFree = slot.pointee.next
+            return slot
+        }
+        return refill()
+    }
+
+    @inline(never) private func refill() -> SlotPointer? {
+        let remote = pointee.remoteFree.exchange(0, ordering: .acquiring)
+        if remote != 0, let slot = SlotPointer(bitPattern: remote) {
+            pointee.localFree = slot.pointee.next
+            return slot
+        }
+        guard pointee.allocated < pointee.capacity else { return nil }
+        growChunk()
+        return take()
+    }
+
+    private func growChunk() {
+        let count = Swift.min(SlotPool.chunkSize, pointee.capacity - pointee.allocated)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: count * SpanSlot.stride, alignment: 64)
+        var previous: SlotPointer? = pointee.localFree
+        // Link back to front so the list hands out slots in address order (kinder to the prefetcher).
+        for index in stride(from: count - 1, through: 0, by: -1) {
+            let slot = (memory + index * SpanSlot.stride).bindMemory(to: SlotHeader.self, capacity: 1)
+            SpanSlot.initializeHeader(slot, pool: self, engine: pointee.engine)
+            slot.pointee.next = previous
+            previous = slot
+        }
+        pointee.localFree = previous
+        pointee.allocated += count
+    }
+
+    /// Returns a chain of cleared slots (`first` ... `last`, linked through `next`) to this pool. Any thread.
+    func giveBack(first: SlotPointer, last: SlotPointer) {
+        var head = pointee.remoteFree.load(ordering: .relaxed)
+        while true {
+            last.pointee.next = SlotPointer(bitPattern: head)
+            // Release: the owner's acquiring exchange must see the cleared slot contents and the `next` links.
+            let (exchanged, original) = pointee.remoteFree.weakCompareExchange(
+                expected: head, desired: Int(bitPattern: first), successOrdering: .releasing,
+                failureOrdering: .relaxed)
+            if exchanged { return }
+            head = original
+        }
+    }
+}

@@ -1,0 +1,72 @@
+// A bounded single-producer / single-consumer ring of finished-span slot pointers.
+//
+// Producer: the thread that owns the ring (every thread that finishes spans has one). Consumer: the flusher.
+// Each side keeps a private cached copy of the other side's index on its own cache line, so in the common case
+// a push touches only producer-owned lines: it reads the cached head, writes the entry and publishes the new
+// tail with a release store. The consumer reads the tail with an acquire load, which makes the entries - and
+// everything the producer wrote into those slots before publishing them - visible, then consumes a whole batch
+// and publishes its head once per batch (release), which is what lets the producer reuse those entries.
+
+import Atomics
+
+struct SpanRing: @unchecked Sendable {  // shared by one producer and one consumer by design
+    let entries: UnsafeMutablePointer<SlotPointer?>
+    let mask: Int
+    /// Layout: [0] head (consumer-written atomic), [8] consumer's cached tail;
+    ///         [128] tail (producer-written atomic), [136] producer's cached head.
+    let control: UnsafeMutableRawPointer
+
+    init(capacity: Int) {
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0, "ring capacity must be a power of two")
+        entries = .allocate(capacity: capacity)
+        entries.initialize(repeating: nil, count: capacity)
+        mask = capacity - 1
+        control = .allocate(byteCount: 256, alignment: 128)
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+    }
+
+    var capacity: Int { mask + 1 }
+
+    @inline(__always) private var head: UnsafeAtomic<Int> {
+        UnsafeAtomic(at: control.assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
+    }
+    @inline(__always) private var consumerCachedTail: UnsafeMutablePointer<Int> {
+        (control + 8).assumingMemoryBound(to: Int.self)
+    }
+    @inline(__always) private var tail: UnsafeAtomic<Int> {
+        UnsafeAtomic(at: (control + 128).assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
+    }
+    @inline(__always) private var producerCachedHead: UnsafeMutablePointer<Int> {
+        (control + 136).assumingMemoryBound(to: Int.self)
+    }
+
+    /// Publishes one slot. Returns false when the ring is full. Producer thread only.
+    @inline(__always) func push(_ slot: SlotPointer) -> Bool {
+        let tailIndex = tail.load(ordering: .relaxed)
+        if tailIndex &- producerCachedHead.pointee > mask {
+            producerCachedHead.pointee = head.load(ordering: .acquiring)
+            if tailIndex &- producerCachedHead.pointee > mask { return false }
+        }
+        entries[tailIndex & mask] = slot
+        tail.store(tailIndex &+ 1, ordering: .releasing)
+        return true
+    }
+
+    /// Consumes every entry published so far, calling `body` for each, and returns how many there were.
+    /// Consumer (flusher) thread only.
+    @inline(__always) func drain(_ body: (SlotPointer) -> Void) -> Int {
+        let headIndex = head.load(ordering: .relaxed)
+        let tailIndex = tail.load(ordering: .acquiring)
+        consumerCachedTail.pointee = tailIndex
+        var index = headIndex
+        while index != tailIndex {
+            if let slot = entries[index & mask] { body(slot) }
+            index &+= 1
+        }
+        if index != headIndex { head.store(index, ordering: .releasing) }
+        return index &- headIndex
+    }
+
+    /// Entries published and not yet consumed (approximate when read concurrently).
+    var count: Int { tail.load(ordering: .relaxed) &- head.load(ordering: .relaxed) }
+}

@@ -1,0 +1,203 @@
+// A pooled span slot: the memory one span lives in from `startSpan` until the flusher has encoded it.
+//
+// Layout of one slot (the pool allocates slots back to back, `SpanSlot.stride` bytes each):
+//
+//     [ SlotHeader | inline meta entries (MetaEntry x metaCapacity) | inline metric entries (MetricEntry x ...) ]
+//
+// The header is an always-initialised Swift struct. The tag areas are raw memory: entries are initialised when a
+// tag is set and deinitialised by the flusher when it releases the slot, so setting a tag is one initialising
+// store per field (no release of an old value). A span with more tags than fit inline chains further slots
+// from its own thread's pool through `overflow`; those slots use only their tag areas.
+//
+// Ownership: a slot belongs to the pool of the thread that allocated it. The span's owner (whoever holds its
+// `DDSpan` handle, one task at a time) writes span fields until `finish()`, which publishes the slot to the
+// finishing thread's ring. From then on only the flusher touches it, and the flusher alone hands it back to its
+// pool (see SlotPool). A local root slot additionally carries the trace's packed span counters (`traceState`),
+// which child spans on any thread update atomically.
+
+import Atomics
+
+/// One string tag stored in a slot.
+struct MetaEntry {
+    var key: String
+    var value: String
+}
+
+/// One numeric tag stored in a slot.
+struct MetricEntry {
+    var key: String
+    var value: Double
+}
+
+/// Lifecycle states of a slot, stored in `SlotHeader.state`.
+enum SlotState {
+    static let free: UInt8 = 0
+    static let open: UInt8 = 1
+    static let finished: UInt8 = 2
+    /// The slot is only a carrier of overflow tags for another slot.
+    static let overflowTags: UInt8 = 3
+}
+
+/// Sentinel for "no sampling priority set" in `SlotHeader.samplingPriority`.
+let unsetSamplingPriority: Int8 = .min
+
+struct SlotHeader {
+    // --- Fixed at pool creation.
+    /// The pool this slot returns to (inside its owner thread's state).
+    var pool: UnsafeMutablePointer<SlotPool>
+    /// The engine this slot belongs to.
+    var engine: UnsafeMutablePointer<EngineCore>
+
+    // --- Atomics (accessed through `UnsafeAtomic` views, see the extension below).
+    /// Incremented each time the slot is handed out; `DDSpan` handles carry the value they were created with, so
+    /// a stale handle (its span finished and the slot reused) is detected and ignored.
+    var generationStorage: UnsafeAtomic<UInt32>.Storage
+    /// Only meaningful on a local root slot: the trace's packed counters, see `TraceCounters`.
+    var traceStateStorage: UnsafeAtomic<UInt64>.Storage
+
+    // --- Links.
+    /// Next slot in a free list, in the engine's ring-overflow stack, or in an overflow-tag chain.
+    var next: UnsafeMutablePointer<SlotHeader>?
+    /// The local root whose counters this span is registered with (itself for a local root).
+    var localRoot: UnsafeMutablePointer<SlotHeader>?
+    /// The first overflow-tag slot, if this span has more tags than fit inline.
+    var overflow: UnsafeMutablePointer<SlotHeader>?
+
+    // --- Span data, written by the span's owner.
+    var traceIdHigh: UInt64
+    var traceIdLow: UInt64
+    var spanId: UInt64
+    var parentId: UInt64
+    /// CLOCK_MONOTONIC at start; the flusher converts it to wall time with the engine's clock offset.
+    var startMonotonic: Int64
+    var endMonotonic: Int64
+    /// Total spans registered with this span's local root, set by the span whose finish closed the trace
+    /// (0 otherwise). Tells the flusher how many spans of the chunk to wait for.
+    var closingTotal: UInt32
+    var metaCount: UInt16
+    var metricCount: UInt16
+    var state: UInt8
+    var error: Int32
+    /// A sampling priority set manually (USER_KEEP/USER_REJECT) on this span for its whole trace;
+    /// `unsetSamplingPriority` when absent.
+    var samplingPriority: Int8
+    /// On a local root: the priority inherited from a propagated (remote) parent context.
+    var inheritedPriority: Int8
+    var name: String
+    var service: String
+    var resource: String
+    var type: String
+    /// `_dd.origin` inherited from a propagated context ("" when absent).
+    var origin: String
+
+    // --- Flusher-private state, used only on local roots, only by the flusher thread.
+    var chunkHead: UnsafeMutablePointer<SlotHeader>?
+    var chunkTail: UnsafeMutablePointer<SlotHeader>?
+    /// Next pointer in a local root's chunk list.
+    var chunkNext: UnsafeMutablePointer<SlotHeader>?
+    var chunkPending: UInt32
+    var received: UInt32
+    var expected: UInt32
+    /// The trace's sampling decision once made by the flusher (`unsetSamplingPriority` before).
+    var decidedPriority: Int8
+    var decisionMechanism: Int8
+    var decisionRate: Double
+    /// The root span itself was already encoded by a partial flush; the slot is kept for its counters.
+    var rootSent: Bool
+}
+
+/// The packed per-trace counters of a local root: `[generation:20 | created:22 | open:22]`.
+///
+/// `created` counts every span registered with the root (it never decreases) and `open` the ones not yet
+/// finished. Registration is a CAS that checks the generation (so a stale parent handle can never register with a
+/// recycled slot) and that the trace is still open: once `open` reached zero the trace is closed for good and a
+/// late child becomes the local root of a new chunk instead.
+enum TraceCounters {
+    static let countBits: UInt64 = 22
+    static let countMask: UInt64 = (1 << countBits) - 1
+    static let generationShift: UInt64 = 2 * countBits
+    static let generationMask: UInt64 = (1 << 20) - 1
+    static let one: UInt64 = 1
+    static let registerIncrement: UInt64 = (1 << countBits) | 1
+
+    @inline(__always) static func pack(generation: UInt32, created: UInt64, open: UInt64) -> UInt64 {
+        ((UInt64(generation) & generationMask) << generationShift) | (created << countBits) | open
+    }
+    @inline(__always) static func open(_ packed: UInt64) -> UInt64 { packed & countMask }
+    @inline(__always) static func created(_ packed: UInt64) -> UInt64 { (packed >> countBits) & countMask }
+    @inline(__always) static func generation(_ packed: UInt64) -> UInt64 { packed >> generationShift }
+}
+
+typealias SlotPointer = UnsafeMutablePointer<SlotHeader>
+
+extension UnsafeMutablePointer where Pointee == SlotHeader {
+    @inline(__always) var generation: UnsafeAtomic<UInt32> {
+        UnsafeAtomic(at: self.pointer(to: \.generationStorage)!)
+    }
+
+    @inline(__always) var traceState: UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: self.pointer(to: \.traceStateStorage)!)
+    }
+
+    @inline(__always) var metaEntries: UnsafeMutablePointer<MetaEntry> {
+        (UnsafeMutableRawPointer(self) + SpanSlot.metaOffset).assumingMemoryBound(to: MetaEntry.self)
+    }
+
+    @inline(__always) var metricEntries: UnsafeMutablePointer<MetricEntry> {
+        (UnsafeMutableRawPointer(self) + SpanSlot.metricOffset).assumingMemoryBound(to: MetricEntry.self)
+    }
+}
+
+/// Geometry of a slot. The inline capacities cover the common span (HTTP spans carry 4-8 meta tags); more tags
+/// chain overflow slots.
+enum SpanSlot {
+    static let metaCapacity = 8
+    static let metricCapacity = 4
+    static let metaOffset = align(MemoryLayout<SlotHeader>.size, to: MemoryLayout<MetaEntry>.alignment)
+    static let metricOffset = align(
+        metaOffset + metaCapacity * MemoryLayout<MetaEntry>.stride, to: MemoryLayout<MetricEntry>.alignment)
+    /// Rounded to whole cache lines so that two threads' slots never share a line.
+    static let stride = align(metricOffset + metricCapacity * MemoryLayout<MetricEntry>.stride, to: 64)
+
+    @inline(__always) static func align(_ value: Int, to alignment: Int) -> Int {
+        (value + alignment - 1) & ~(alignment - 1)
+    }
+
+    /// Initialises the header of a fresh slot in pool memory.
+    static func initializeHeader(
+        _ slot: SlotPointer, pool: UnsafeMutablePointer<SlotPool>, engine: UnsafeMutablePointer<EngineCore>
+    ) {
+        slot.initialize(
+            to: SlotHeader(
+                pool: pool, engine: engine, generationStorage: .init(0), traceStateStorage: .init(0),
+                next: nil, localRoot: nil, overflow: nil, traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0,
+                startMonotonic: 0, endMonotonic: 0, closingTotal: 0, metaCount: 0, metricCount: 0,
+                state: SlotState.free, error: 0, samplingPriority: unsetSamplingPriority,
+                inheritedPriority: unsetSamplingPriority, name: "", service: "",
+                resource: "", type: "", origin: "", chunkHead: nil, chunkTail: nil, chunkNext: nil,
+                chunkPending: 0, received: 0, expected: 0, decidedPriority: unsetSamplingPriority,
+                decisionMechanism: 0, decisionRate: 0, rootSent: false))
+    }
+
+    /// Drops everything a finished slot references (strings, tag entries) so it can be reused. Returns the overflow
+    /// chain, which the caller releases too. Called by the flusher only.
+    static func clear(_ slot: SlotPointer) -> SlotPointer? {
+        slot.metaEntries.deinitialize(count: Int(min(slot.pointee.metaCount, UInt16(metaCapacity))))
+        slot.metricEntries.deinitialize(count: Int(min(slot.pointee.metricCount, UInt16(metricCapacity))))
+        let overflow = slot.pointee.overflow
+        slot.pointee.overflow = nil
+        slot.pointee.metaCount = 0
+        slot.pointee.metricCount = 0
+        slot.pointee.name = ""
+        slot.pointee.service = ""
+        slot.pointee.resource = ""
+        slot.pointee.type = ""
+        slot.pointee.origin = ""
+        slot.pointee.state = SlotState.free
+        slot.pointee.localRoot = nil
+        slot.pointee.chunkHead = nil
+        slot.pointee.chunkTail = nil
+        slot.pointee.chunkNext = nil
+        return overflow
+    }
+}

@@ -1,0 +1,172 @@
+// Per-thread engine state: the thread's span pool, its ring of finished spans, its id generator and its counters.
+//
+// One `ThreadState` exists per (engine, thread) pair. The hot path finds it through two C `_Thread_local`
+// pointers (the engine it was last used with, and the state), which is a single %fs-relative load each; any other
+// engine, or a thread's first span, takes the slow path through a pthread-specific list.
+//
+// When a thread exits, a pthread key destructor marks its states abandoned; the next new thread of the same
+// engine adopts one instead of allocating. Adoption is safe without draining anything: the ring is
+// single-producer and the dead thread can no longer produce, the pool's local free list belongs to the state,
+// and the counters keep accumulating.
+
+import Atomics
+import CDDTraceShims
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Per-thread counters. Each is written only by its owner thread (a relaxed load plus a relaxed store, never a
+/// read-modify-write) and read by anyone with relaxed loads, so counting costs no shared cache-line traffic.
+enum ThreadCounter: Int, CaseIterable {
+    case spansStarted
+    case spansFinished
+    case droppedPoolExhausted
+    case droppedAfterShutdown
+    case tagsDroppedPoolExhausted
+    case ringOverflows
+}
+
+struct ThreadState {
+    var pool: SlotPool
+    let ring: SpanRing
+    var randomState: UInt64
+    let counters: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
+    let abandoned: UnsafeAtomic<Bool>
+    let kernelThreadId: Int32
+
+    init(engine: UnsafeMutablePointer<EngineCore>) {
+        pool = SlotPool(capacity: engine.pointee.spanPoolSize, engine: engine)
+        ring = SpanRing(capacity: engine.pointee.ringCapacity)
+        var seed: UInt64 = 0
+        withUnsafeMutableBytes(of: &seed) { ddtrace_random_bytes($0.baseAddress, $0.count) }
+        randomState = seed
+        let line = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
+        counters = line.bindMemory(to: UnsafeAtomic<UInt64>.Storage.self, capacity: ThreadCounter.allCases.count)
+        counters.initialize(repeating: .init(0), count: ThreadCounter.allCases.count)
+        let flag = UnsafeMutablePointer<UnsafeAtomic<Bool>.Storage>.allocate(capacity: 1)
+        flag.initialize(to: .init(false))
+        abandoned = UnsafeAtomic(at: flag)
+        kernelThreadId = ddtrace_thread_id()
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == ThreadState {
+    @inline(__always) var pool: UnsafeMutablePointer<SlotPool> { pointer(to: \.pool).unsafelyUnwrapped }
+
+    /// Adds to one of this thread's counters. Owner thread only.
+    @inline(__always) func count(_ counter: ThreadCounter, _ amount: UInt64 = 1) {
+        let cell = UnsafeAtomic<UInt64>(at: pointee.counters + counter.rawValue)
+        cell.store(cell.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+    }
+
+    func read(_ counter: ThreadCounter) -> UInt64 {
+        UnsafeAtomic<UInt64>(at: pointee.counters + counter.rawValue).load(ordering: .relaxed)
+    }
+
+    /// The next 64-bit pseudo-random number (wyrand: one multiply, passes BigCrush; ids need uniqueness and
+    /// uniform bits for Knuth sampling, not secrecy). Seeded per thread from getrandom(2).
+    @inline(__always) func nextRandom() -> UInt64 {
+        pointee.randomState &+= 0xa076_1d64_78bd_642f
+        let product = pointee.randomState.multipliedFullWidth(by: pointee.randomState ^ 0xe703_7ed1_a0b4_28db)
+        return product.high ^ product.low
+    }
+
+    /// A random span id: non-zero, and with bit 63 clear, as dd-trace-cpp does, so that tracers which store span
+    /// ids as signed 64-bit integers read them unchanged.
+    @inline(__always) func nextSpanId() -> UInt64 {
+        while true {
+            let id = nextRandom() & 0x7fff_ffff_ffff_ffff
+            if id != 0 { return id }
+        }
+    }
+}
+
+/// All thread states of one engine. Registration takes a lock; that happens once per thread (or per adoption),
+/// never per span. The flusher reads the list through `snapshot(ifChangedSince:)`.
+final class ThreadRegistry: Sendable {
+    private struct Contents {
+        var states: [UnsafeMutablePointer<ThreadState>] = []
+        var version = 0
+    }
+    private let contents = Mutex(Contents())
+    private let engine: EngineHandle
+
+    init(engine: UnsafeMutablePointer<EngineCore>) {
+        self.engine = EngineHandle(engine)
+    }
+
+    func register() -> UnsafeMutablePointer<ThreadState> {
+        contents.withLock { contents in
+            for state in contents.states
+            where state.pointee.abandoned.compareExchange(expected: true, desired: false, ordering: .acquiring)
+                .exchanged
+            {
+                return state
+            }
+            let state = UnsafeMutablePointer<ThreadState>.allocate(capacity: 1)
+            state.initialize(to: ThreadState(engine: engine.pointer))
+            contents.states.append(state)
+            contents.version += 1
+            return state
+        }
+    }
+
+    /// The current list of states, or nil if it has not changed since `version`.
+    func snapshot(ifChangedSince version: Int) -> (states: [UnsafeMutablePointer<ThreadState>], version: Int)? {
+        contents.withLock { contents in
+            contents.version == version ? nil : (contents.states, contents.version)
+        }
+    }
+
+    var all: [UnsafeMutablePointer<ThreadState>] { contents.withLock { $0.states } }
+}
+
+
+/// The slow path of thread-state lookup: a per-thread list of (engine, state) pairs stored under a pthread key
+/// whose destructor marks the states abandoned when the thread exits.
+enum ThreadStateDirectory {
+    final class PerThread {
+        var entries: [(engine: UnsafeMutableRawPointer, state: UnsafeMutablePointer<ThreadState>)] = []
+    }
+
+    nonisolated(unsafe) private static var key: pthread_key_t = {
+        var key = pthread_key_t()
+        let result = pthread_key_create(&key) { raw in
+            guard let raw else { return }
+            let perThread = Unmanaged<PerThread>.fromOpaque(raw).takeRetainedValue()
+            for entry in perThread.entries {
+                entry.state.pointee.abandoned.store(true, ordering: .releasing)
+            }
+            // A destructor of some other key may still start spans on this dying thread: make it take the slow
+            // path (and register anew) rather than use a state another thread may adopt from now on.
+            ddtrace_tls_set(nil, nil)
+        }
+        precondition(result == 0, "pthread_key_create failed: \(result)")
+        return key
+    }()
+
+    /// Finds or registers the calling thread's state for `engine` and caches it in the C thread-locals.
+    static func state(for engine: UnsafeMutablePointer<EngineCore>) -> UnsafeMutablePointer<ThreadState> {
+        let raw = UnsafeMutableRawPointer(engine)
+        let perThread: PerThread
+        if let existing = pthread_getspecific(key) {
+            perThread = Unmanaged<PerThread>.fromOpaque(existing).takeUnretainedValue()
+        } else {
+            perThread = PerThread()
+            pthread_setspecific(key, Unmanaged.passRetained(perThread).toOpaque())
+        }
+        let state: UnsafeMutablePointer<ThreadState>
+        if let entry = perThread.entries.first(where: { $0.engine == raw }) {
+            state = entry.state
+        } else {
+            state = engine.pointee.registry.takeUnretainedValue().register()
+            perThread.entries.append((raw, state))
+        }
+        ddtrace_tls_set(raw, UnsafeMutableRawPointer(state))
+        return state
+    }
+}

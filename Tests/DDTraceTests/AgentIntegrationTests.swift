@@ -1,0 +1,263 @@
+// End-to-end tests against the real Datadog test agent (`ddapm-test-agent`), over a unix socket and over TCP,
+// with the agent's header checks enabled (a failed check makes the agent answer 400, which the tracer counts).
+
+import Foundation
+import Testing
+
+@testable import DDTrace
+
+@Suite("Traces reach the real agent")
+struct AgentIntegrationTests {
+    enum Transport: String, CaseIterable, CustomTestStringConvertible {
+        case unixSocketIOUring, tcpIOUring, unixSocketPlain, tcpPlain
+        var unixSocket: Bool { self == .unixSocketIOUring || self == .unixSocketPlain }
+        var ioUring: Bool { self == .unixSocketIOUring || self == .tcpIOUring }
+        var testDescription: String { rawValue }
+    }
+
+    @Test("a nested trace across threads and tasks arrives complete and correct", arguments: Transport.allCases)
+    func nestedTraceArrives(transport: Transport) async throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken("nested-\(transport.rawValue)")
+        let tracer = try agent.tracer(token: token, unixSocket: transport.unixSocket) { $0.ioUringEnabled = transport.ioUring }
+        #expect(tracer.counters.usesIOUring == transport.ioUring)
+
+        struct Boom: Error {}
+        var rootTraceId = DDTraceID(high: 0, low: 0)
+        await tracer.trace("web.request", resource: "GET /users/:id", spanType: "web") { root in
+            rootTraceId = root.traceId
+            root.setTag("http.method", "GET")
+            root.setMetric("custom.metric", 42.5)
+            tracer.trace("auth.check") { span in span.setTag("user.id", "u-1") }
+            // A child on another thread, finished there.
+            let context = root.context
+            let thread = Thread {
+                let span = tracer.startSpan("cache.get", childOf: context, service: "redis", spanType: "cache")
+                span.setTag("cache.key", "users:1")
+                span.finish()
+            }
+            thread.start()
+            while !thread.isFinished { usleep(1000) }
+            // Children in concurrent tasks inherit the active span.
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<3 {
+                    group.addTask {
+                        await tracer.trace("db.query", resource: "SELECT \(index)", spanType: "sql") { span in
+                            span.setMetric("db.row_count", Double(index))
+                            await Task.yield()
+                        }
+                    }
+                }
+            }
+            _ = try? tracer.trace("failing.op") { _ throws(Boom) in throw Boom() }
+        }
+        let result = await tracer.flush(timeout: .seconds(10))
+        #expect(result.succeeded)
+
+        let chunks = try agent.traces(token)
+        #expect(try agent.checkFailures(token) == "")
+        let decoded = try agent.payloads(token)
+        #expect(decoded.errors.isEmpty, "independent decoder: \(decoded.errors)")
+        #expect(decoded.payloads.flatMap { $0 }.count == 1, "one chunk on the wire")
+        try #require(chunks.count == 1)
+        let spans = chunks[0]
+        #expect(spans.count == 7)
+        let byName = Dictionary(grouping: spans, by: \.name)
+        let root = try #require(byName["web.request"]?.first)
+        #expect(root.parentId == 0)
+        #expect(root.traceId == rootTraceId.low)
+        #expect(root.service == "swift-test")
+        #expect(root.resource == "GET /users/:id")
+        #expect(root.type == "web")
+        #expect(root.error == 0)
+        #expect(root.meta["http.method"] == "GET")
+        #expect(root.meta["env"] == "ci")
+        #expect(root.meta["version"] == "1.2.3")
+        #expect(root.meta["_dd.p.tid"] == DDTraceID.hex(rootTraceId.high))
+        #expect(root.meta["_dd.p.dm"] == "-0")
+        #expect(root.meta["language"] == "swift")
+        #expect(root.metrics["custom.metric"] == 42.5)
+        #expect(root.metrics["_sampling_priority_v1"] == 1)
+        // The high half is the start second, as Datadog tracers build it.
+        let startSecond = Int64(rootTraceId.high >> 32)
+        #expect(abs(startSecond - root.start / 1_000_000_000) <= 1)
+        // The chunk's first span is the local root and carries the trace-level tags.
+        #expect(spans[0].name == "web.request")
+
+        for span in spans where span.name != "web.request" {
+            #expect(span.parentId == root.spanId, "\(span.name) should be a child of the root")
+            #expect(span.traceId == root.traceId)
+            #expect(span.meta["_dd.p.tid"] == nil, "only the chunk's first span carries _dd.p.tid")
+            #expect(span.start >= root.start && span.start + span.duration <= root.start + root.duration + 1_000_000)
+        }
+        #expect(byName["auth.check"]?.first?.meta["user.id"] == "u-1")
+        let cache = try #require(byName["cache.get"]?.first)
+        #expect(cache.service == "redis")
+        #expect(cache.type == "cache")
+        #expect(cache.meta["version"] == nil, "version is only set on the tracer's own service")
+        #expect(byName["db.query"]?.count == 3)
+        #expect(Set(byName["db.query"]!.map(\.resource)) == ["SELECT 0", "SELECT 1", "SELECT 2"])
+        #expect(byName["db.query"]!.allSatisfy { $0.type == "sql" && $0.service == "swift-test" })
+        let failing = try #require(byName["failing.op"]?.first)
+        #expect(failing.error == 1)
+        #expect(failing.meta["error.type"]?.hasSuffix("Boom") == true)
+
+        let counters = tracer.counters
+        #expect(counters.spansStarted == 7)
+        #expect(counters.spansSent == counters.spansStarted)
+        #expect(counters.responseErrors == 0)
+        #expect(counters.droppedPoolExhausted == 0)
+        tracer.shutdown()
+    }
+
+    @Test("requests carry the agent protocol headers")
+    func requestHeaders() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: false)
+        tracer.trace("one") { _ in }
+        tracer.trace("two") { _ in }
+        #expect(tracer.flush(timeout: .seconds(10)).succeeded)
+        let requests = try agent.requests(token)
+        let traceRequest = try #require(requests.first { ($0["url"] as? String)?.contains("/v0.4/traces") == true })
+        #expect(traceRequest["method"] as? String == "PUT")
+        let headers = (traceRequest["headers"] as? [String: String] ?? [:]).reduce(into: [String: String]()) {
+            $0[$1.key.lowercased()] = $1.value
+        }
+        #expect(headers["content-type"] == "application/msgpack")
+        #expect(headers["x-datadog-trace-count"] == "2")
+        #expect(headers["datadog-meta-lang"] == "swift")
+        #expect(headers["datadog-meta-tracer-version"] == DDTraceVersion.current)
+        #expect(headers["datadog-meta-lang-version"] == DDTraceVersion.swiftLanguageVersion)
+        #expect(Int(headers["content-length"] ?? "") ?? 0 > 0)
+        #expect(try agent.traces(token).count == 2)
+        tracer.shutdown()
+    }
+
+    @Test("a long trace is flushed partially and every span arrives")
+    func partialFlush() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true) { $0.partialFlushMinSpans = 100 }
+        tracer.trace("batch.job") { _ in
+            for index in 0..<250 {
+                tracer.trace("batch.item", resource: "item \(index)") { _ in }
+            }
+        }
+        #expect(tracer.flush(timeout: .seconds(10)).succeeded)
+        // The test agent merges chunks of one trace in /test/session/traces: look at the payloads as sent.
+        let decoded = try agent.payloads(token)
+        #expect(decoded.errors.isEmpty, "\(decoded.errors)")
+        let chunks = decoded.payloads.flatMap { $0 }
+        let spans = chunks.flatMap { $0 }
+        #expect(spans.count == 251)
+        #expect(chunks.map(\.count) == [100, 100, 51], "two partial chunks of 100, then the rest with the root")
+        #expect(chunks.last?.first?.name == "batch.job", "the local root leads its chunk")
+        #expect(Set(spans.map(\.traceId)).count == 1)
+        #expect(Set(spans.map(\.spanId)).count == 251)
+        for chunk in chunks {
+            #expect(chunk[0].metrics["_sampling_priority_v1"] == 1, "each chunk's first span carries the priority")
+        }
+        let root = try #require(spans.first { $0.name == "batch.job" })
+        #expect(spans.filter { $0.name == "batch.item" }.allSatisfy { $0.parentId == root.spanId })
+        #expect(tracer.counters.partialFlushes == 2)
+        tracer.shutdown()
+    }
+
+    @Test("spans started on one thread and finished on another, in many traces, all arrive")
+    func crossThreadFinish() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true)
+        let traces = 200
+        let spans = (0..<traces).map { index in
+            let root = tracer.startSpan("root", resource: "trace \(index)", ignoreActive: true)
+            let child = tracer.startSpan("child", childOf: root)
+            return (root, child)
+        }
+        // Finish children and roots on two other threads, roots first for half of them.
+        let first = Thread { for (index, pair) in spans.enumerated() where index % 2 == 0 { pair.0.finish() } }
+        let second = Thread { for pair in spans { pair.1.finish() } }
+        first.start()
+        second.start()
+        while !first.isFinished || !second.isFinished { usleep(1000) }
+        for (index, pair) in spans.enumerated() where index % 2 == 1 { pair.0.finish() }
+        #expect(tracer.flush(timeout: .seconds(10)).succeeded)
+        let chunks = try agent.traces(token)
+        #expect(chunks.count == traces)
+        #expect(chunks.allSatisfy { $0.count == 2 && $0[0].name == "root" && $0[1].parentId == $0[0].spanId })
+        #expect(tracer.counters.spansSent == UInt64(2 * traces))
+        tracer.shutdown()
+    }
+
+    @Test("an exhausted span pool drops spans with a count, and everything recorded still arrives")
+    func poolExhaustion() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true) { $0.spanPoolSize = 64 }
+        // 100 open spans on one thread: 64 get slots, 36 are dropped but still behave.
+        let root = tracer.startSpan("root")
+        var children: [DDSpan] = []
+        for _ in 0..<99 { children.append(tracer.startSpan("child", childOf: root)) }
+        #expect(children.filter(\.isRecording).count == 63)
+        #expect(children.allSatisfy { $0.traceId == root.traceId && $0.spanId != 0 })
+        children.forEach { $0.setTag("k", "v") }
+        children.forEach { $0.finish() }
+        root.finish()
+        #expect(tracer.flush(timeout: .seconds(10)).succeeded)
+        let counters = tracer.counters
+        #expect(counters.droppedPoolExhausted == 36)
+        #expect(counters.spansStarted == 64)
+        let spans = try agent.traces(token).flatMap { $0 }
+        #expect(spans.count == 64)
+        #expect(counters.spansSent == 64)
+        tracer.shutdown()
+    }
+
+    @Test("a full ring overflows to the shared stack without losing spans")
+    func ringOverflow() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true) {
+            $0.ringCapacity = 256
+            $0.flushInterval = .seconds(60)
+        }
+        for _ in 0..<3000 { tracer.trace("tiny") { _ in } }
+        #expect(tracer.flush(timeout: .seconds(20)).succeeded)
+        let counters = tracer.counters
+        #expect(counters.spansSent == 3000)
+        #expect(try agent.traces(token).count == 3000)
+        tracer.shutdown()
+    }
+
+    @Test("a disabled tracer records and sends nothing")
+    func disabledTracer() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true) { $0.enabled = false }
+        let span = tracer.startSpan("ignored")
+        #expect(!span.isRecording)
+        #expect(span.spanId != 0)
+        span.finish()
+        #expect(tracer.flush().succeeded)
+        #expect(tracer.counters.spansStarted == 0)
+        #expect(try agent.traces(token).isEmpty)
+    }
+
+    @Test("nothing finished before shutdown is lost; spans after shutdown are counted")
+    func shutdownFlushes() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: false) { $0.flushInterval = .seconds(60) }
+        for index in 0..<50 { tracer.trace("before.shutdown", resource: "r\(index)") { _ in } }
+        let open = tracer.startSpan("still.open")
+        #expect(tracer.shutdown(timeout: .seconds(10)))
+        #expect(tracer.shutdown(), "a second shutdown is a no-op")
+        open.finish()
+        tracer.startSpan("after").finish()
+        #expect(try agent.traces(token).count == 50)
+        let counters = tracer.counters
+        #expect(counters.spansSent == 50)
+        #expect(counters.droppedAfterShutdown == 2)
+    }
+}

@@ -1,0 +1,116 @@
+// Unit tests of the lock-free engine parts: the SPSC ring and the slot pool under two-thread contention, and the
+// per-trace counters.
+
+import Atomics
+import Foundation
+import Testing
+
+@testable import DDTrace
+
+@Suite("Lock-free engine parts")
+struct EngineTests {
+    /// Fake slot addresses for the ring (never dereferenced by the ring).
+    static func fakeSlot(_ value: Int) -> SlotPointer { SlotPointer(bitPattern: (value + 1) << 6)! }
+
+    @Test("the ring hands every item over in order while producer and consumer race")
+    func ringUnderContention() {
+        let ring = SpanRing(capacity: 1024)
+        let total = 2_000_000
+        let producerDone = ManagedAtomic<Bool>(false)
+        let fullCount = ManagedAtomic<Int>(0)
+        let producer = Thread {
+            var index = 0
+            while index < total {
+                if ring.push(Self.fakeSlot(index)) { index += 1 } else { fullCount.wrappingIncrement(ordering: .relaxed) }
+            }
+            producerDone.store(true, ordering: .releasing)
+        }
+        producer.start()
+        var expected = 0
+        var outOfOrder = 0
+        while expected < total {
+            let drained = ring.drain { slot in
+                if slot != Self.fakeSlot(expected) { outOfOrder += 1 }
+                expected += 1
+            }
+            if drained == 0 && producerDone.load(ordering: .acquiring) && ring.count == 0 { break }
+        }
+        #expect(expected == total)
+        #expect(outOfOrder == 0)
+        #expect(ring.count == 0)
+    }
+
+    @Test("a full ring refuses pushes until the consumer catches up")
+    func ringFull() {
+        let ring = SpanRing(capacity: 256)
+        for index in 0..<256 { #expect(ring.push(Self.fakeSlot(index))) }
+        #expect(!ring.push(Self.fakeSlot(256)))
+        var seen = 0
+        #expect(ring.drain { _ in seen += 1 } == 256)
+        #expect(seen == 256)
+        #expect(ring.push(Self.fakeSlot(257)))
+    }
+
+    @Test("slots released by another thread return to their pool, none lost or duplicated")
+    func poolCrossThreadRelease() throws {
+        var configuration = DDTracerConfiguration(environment: [:])
+        configuration.enabled = true
+        configuration.spanPoolSize = 512
+        configuration.agentURL = "http://127.0.0.1:9"  // never contacted
+        let resolved = try configuration.resolve()
+        let engine = UnsafeMutablePointer<EngineCore>.make(configuration: resolved)
+        let state = engine.threadState
+        let pool = state.pool
+        let handoff = SpanRing(capacity: 1024)
+        let stop = ManagedAtomic<Bool>(false)
+        // The releasing thread plays the flusher: it gives every slot it receives back to the pool.
+        let releaser = Thread {
+            while !stop.load(ordering: .acquiring) || handoff.count > 0 {
+                _ = handoff.drain { slot in slot.pointee.pool.giveBack(first: slot, last: slot) }
+            }
+        }
+        releaser.start()
+        var seen = Set<Int>()
+        var taken = 0
+        let deadline = Date().addingTimeInterval(20)
+        while taken < 200_000 && Date() < deadline {
+            guard let slot = pool.take() else { continue }
+            taken += 1
+            seen.insert(Int(bitPattern: slot))
+            while !handoff.push(slot) {}
+        }
+        stop.store(true, ordering: .releasing)
+        while !releaser.isFinished { usleep(100) }
+        #expect(taken == 200_000, "the pool kept serving slots as they came back")
+        #expect(seen.count <= 512, "no more distinct slots than the pool's capacity")
+        #expect(pool.pointee.allocated <= 512)
+        // After everything came back, the whole capacity can be taken again without duplicates.
+        var again = Set<Int>()
+        while let slot = pool.take() { again.insert(Int(bitPattern: slot)) }
+        #expect(again.count == pool.pointee.allocated)
+    }
+
+    @Test("trace counters pack generation, created and open spans")
+    func traceCounters() {
+        let packed = TraceCounters.pack(generation: 0x12345, created: 7, open: 3)
+        #expect(TraceCounters.generation(packed) == 0x12345)
+        #expect(TraceCounters.created(packed) == 7)
+        #expect(TraceCounters.open(packed) == 3)
+        let registered = packed &+ TraceCounters.registerIncrement
+        #expect(TraceCounters.created(registered) == 8)
+        #expect(TraceCounters.open(registered) == 4)
+    }
+
+    @Test("Knuth sampling keeps a trace when id * 1111111111111111111 mod 2^64 is under rate * (2^64 - 1)")
+    func knuthSampling() {
+        // id 1 hashes to 1111111111111111111, i.e. 6.023 % of 2^64: kept at rate 0.0603, not at 0.0602.
+        #expect(Sampling.keeps(traceIdLow: 1, rate: 0.0603))
+        #expect(!Sampling.keeps(traceIdLow: 1, rate: 0.0602))
+        #expect(!Sampling.keeps(traceIdLow: 1, rate: 0.0))
+        #expect(Sampling.keeps(traceIdLow: .max, rate: 1.0))
+        var kept = 0
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<100_000 where Sampling.keeps(traceIdLow: generator.next(), rate: 0.25) { kept += 1 }
+        #expect(abs(Double(kept) / 100_000 - 0.25) < 0.01)
+    }
+}

@@ -1,0 +1,71 @@
+"""Independent decoder for the tests: decodes the /v0.4/traces request bodies the test agent recorded, with the
+PyPI msgpack library, and checks every span against the v0.4 schema and wire types the agent expects.
+
+stdin: the JSON list from /test/session/requests. stdout: {"payloads": [[chunk, ...], ...], "errors": [...]}.
+"""
+import base64
+import json
+import sys
+
+import msgpack
+
+TYPES = {
+    "service": str, "name": str, "resource": str, "type": str,
+    "trace_id": int, "span_id": int, "parent_id": int, "start": int, "duration": int, "error": int,
+    "meta": dict, "metrics": dict,
+}
+
+def check_span(span, where, errors):
+    if not isinstance(span, dict):
+        errors.append(f"{where}: span is {type(span).__name__}, not a map")
+        return
+    if set(span) != set(TYPES):
+        errors.append(f"{where}: keys {sorted(span)} differ from {sorted(TYPES)}")
+    for key, expected in TYPES.items():
+        value = span.get(key)
+        if not isinstance(value, expected) or isinstance(value, bool):
+            errors.append(f"{where}: {key}={value!r} is not {expected.__name__}")
+    for key in ("trace_id", "span_id", "parent_id"):
+        if isinstance(span.get(key), int) and not 0 <= span[key] < 2**64:
+            errors.append(f"{where}: {key} out of uint64 range")
+    if span.get("trace_id") == 0 or span.get("span_id") == 0:
+        errors.append(f"{where}: zero trace_id/span_id")
+    if span.get("error") not in (0, 1):
+        errors.append(f"{where}: error={span.get('error')!r}")
+    for k, v in (span.get("meta") or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            errors.append(f"{where}: meta {k!r}={v!r} is not str->str")
+    for k, v in (span.get("metrics") or {}).items():
+        if not isinstance(k, str) or not isinstance(v, float):
+            errors.append(f"{where}: metrics {k!r}={v!r} is not str->float64")
+
+def main():
+    requests = json.load(sys.stdin)
+    payloads, errors = [], []
+    for index, request in enumerate(requests):
+        if "/v0.4/traces" not in request.get("url", ""):
+            continue
+        body = base64.b64decode(request.get("body") or "")
+        try:
+            payload = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        except Exception as error:  # noqa: BLE001 - report any decoding failure as a test error
+            errors.append(f"request {index}: msgpack decoding failed: {error}")
+            continue
+        count = request.get("headers", {}).get("X-Datadog-Trace-Count") or request.get("headers", {}).get("x-datadog-trace-count")
+        if not isinstance(payload, list):
+            errors.append(f"request {index}: payload is not an array")
+            continue
+        if count is not None and int(count) != len(payload):
+            errors.append(f"request {index}: X-Datadog-Trace-Count {count} != {len(payload)} chunks")
+        for c, chunk in enumerate(payload):
+            if not isinstance(chunk, list) or not chunk:
+                errors.append(f"request {index} chunk {c}: not a non-empty array")
+                continue
+            if len({s.get("trace_id") for s in chunk if isinstance(s, dict)}) != 1:
+                errors.append(f"request {index} chunk {c}: spans of several traces")
+            for s, span in enumerate(chunk):
+                check_span(span, f"request {index} chunk {c} span {s}", errors)
+        payloads.append(payload)
+    json.dump({"payloads": payloads, "errors": errors}, sys.stdout)
+
+main()
