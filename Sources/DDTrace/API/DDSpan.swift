@@ -177,6 +177,10 @@ public enum DDSamplingPriority: Int, Sendable {
 }
 
 /// The propagated identity of a span: what a child needs to join its trace, here or in another process.
+///
+/// Contexts come from `DDSpan.context`, `DDTracer.currentTraceContext()`, or a propagator's `extract`. A context
+/// taken from a local span also links to the local trace, so a span started from it on another thread joins the
+/// same trace chunk.
 public struct DDTraceContext: @unchecked Sendable, Equatable {
     public var traceId: DDTraceID
     /// The id of the span new children will have as their parent.
@@ -185,8 +189,22 @@ public struct DDTraceContext: @unchecked Sendable, Equatable {
     public var samplingPriority: DDSamplingPriority?
     /// `_dd.origin` (for example `synthetics` or `rum`), if the trace started there.
     public var origin: String?
-    /// Propagated trace tags (`_dd.p.*`).
+    /// Propagated trace tags (`_dd.p.*` keys, for example `_dd.p.dm`); `_dd.p.tid` is not kept here, it is the
+    /// high half of `traceId`.
     public var propagatedTags: [String: String]
+    /// W3C `tracestate` list members of other vendors, in order, preserved on re-injection (the `dd=` member is
+    /// rebuilt from this context).
+    public var tracestateOtherVendors: [String]
+    /// The last Datadog parent span id seen in W3C `tracestate` (`p:`), reported as `_dd.parent_id`.
+    public var lastDatadogParentId: UInt64?
+    /// W3C baggage items.
+    public var baggage: [String: String]
+    /// Why propagation data was partly discarded (`_dd.propagation_error`: `decoding_error`,
+    /// `extract_max_size`, `inject_max_size`, `malformed_tid <value>`), if it was.
+    public var propagationError: String?
+    /// Contexts of other styles that disagreed with this one on extraction (span links with reason
+    /// `terminated_context`).
+    public var terminatedContexts: [DDTraceContext]
 
     // Links to the local trace, when the context comes from a span of this process.
     let root: SlotPointer?
@@ -197,11 +215,12 @@ public struct DDTraceContext: @unchecked Sendable, Equatable {
     /// A context received from another process (for example extracted from HTTP headers).
     public init(
         traceId: DDTraceID, spanId: UInt64, samplingPriority: DDSamplingPriority? = nil, origin: String? = nil,
-        propagatedTags: [String: String] = [:]
+        propagatedTags: [String: String] = [:], baggage: [String: String] = [:]
     ) {
         self.init(
             traceId: traceId, spanId: spanId, samplingPriority: samplingPriority, origin: origin,
             propagatedTags: propagatedTags, root: nil, rootGeneration: 0, localSpan: nil, localSpanGeneration: 0)
+        self.baggage = baggage
     }
 
     init(
@@ -214,6 +233,11 @@ public struct DDTraceContext: @unchecked Sendable, Equatable {
         self.samplingPriority = samplingPriority
         self.origin = origin
         self.propagatedTags = propagatedTags
+        self.tracestateOtherVendors = []
+        self.lastDatadogParentId = nil
+        self.baggage = [:]
+        self.propagationError = nil
+        self.terminatedContexts = []
         self.root = root
         self.rootGeneration = rootGeneration
         self.localSpan = localSpan
@@ -223,6 +247,9 @@ public struct DDTraceContext: @unchecked Sendable, Equatable {
     public static func == (lhs: DDTraceContext, rhs: DDTraceContext) -> Bool {
         lhs.traceId == rhs.traceId && lhs.spanId == rhs.spanId && lhs.samplingPriority == rhs.samplingPriority
             && lhs.origin == rhs.origin && lhs.propagatedTags == rhs.propagatedTags
+            && lhs.tracestateOtherVendors == rhs.tracestateOtherVendors
+            && lhs.lastDatadogParentId == rhs.lastDatadogParentId && lhs.baggage == rhs.baggage
+            && lhs.propagationError == rhs.propagationError && lhs.terminatedContexts == rhs.terminatedContexts
     }
 
     var parentLink: ParentLink {

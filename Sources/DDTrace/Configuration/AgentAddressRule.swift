@@ -12,7 +12,8 @@ enum AgentAddressRule {
     static let urlAllowed = "http://host[:port] (port defaults to \(AgentEndpoint.defaultPort); IPv6 in brackets) "
         + "or unix:///absolute/path"
     static let hostAllowed = "a hostname, IPv4 or IPv6 address"
-    static let socketPathAllowed = "an absolute path"
+    static let socketPathAllowed = "an absolute path of at most 107 bytes"
+    static let maxSocketPathBytes = 107
     static let httpsAllowed = "false"
     static let httpsMessage = "https is not supported by this tracer; use http:// or unix://"
 
@@ -49,6 +50,10 @@ enum AgentAddressRule {
     static func checkSocketPath(_ path: String, code: DDConfigurationDiagnostic.Code) -> SettingCheck<AgentEndpoint> {
         guard path.hasPrefix("/"), path.count > 1 else {
             return .invalid(SettingProblem(code, "not an absolute socket path"))
+        }
+        // sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
+        guard path.utf8.count <= maxSocketPathBytes else {
+            return .invalid(SettingProblem(code, "socket path longer than \(maxSocketPathBytes) bytes"))
         }
         return .valid(.unix(path: path))
     }

@@ -18,6 +18,10 @@ enum AgentError: Error, CustomStringConvertible {
     /// A negative errno from the transport.
     case transport(Int32)
     case requestTooLarge
+    /// The request head was refused by the formatter (a header value with a control character, for example).
+    case invalidRequest
+    /// The connection object could not be created (for example a unix socket path over 107 bytes).
+    case unusableEndpoint(Int32)
 
     var description: String {
         switch self {
@@ -33,6 +37,9 @@ enum AgentError: Error, CustomStringConvertible {
             }
             return "\(name) (errno \(-code))"
         case .requestTooLarge: return "request head too large"
+        case .invalidRequest: return "request rejected: a header contains a control character or is not a token"
+        case .unusableEndpoint(let code):
+            return "cannot use this agent address: \(String(cString: strerror(-code))) (errno \(-code))"
         }
     }
 }
@@ -40,7 +47,9 @@ enum AgentError: Error, CustomStringConvertible {
 final class AgentClient {
     let endpoint: AgentEndpoint
     let timeoutMilliseconds: Int32
-    private let connection: OpaquePointer
+    /// nil when the endpoint cannot be used at all (`creationError` says why); every request then fails.
+    private let connection: OpaquePointer?
+    private let creationError: Int32
     private let hostHeader: String
     private let additionalHeaders: [(String, String)]
     private var head: [CChar] = Array(repeating: 0, count: 8192)
@@ -66,17 +75,17 @@ final class AgentClient {
             result = ddtrace_conn_create(Int32(DDTRACE_ENDPOINT_UNIX), nil, 0, path, tryIOUring ? 1 : 0, &connection)
             hostHeader = "localhost"
         }
-        precondition(result == 0 && connection != nil, "ddtrace_conn_create failed: \(result)")
-        self.connection = connection!
-        usesIOUring = ddtrace_conn_backend(connection) == Int32(DDTRACE_BACKEND_IO_URING)
-        ioUringError = ddtrace_conn_io_uring_error(connection)
+        self.connection = result == 0 ? connection : nil
+        self.creationError = result
+        usesIOUring = connection.map { ddtrace_conn_backend($0) == Int32(DDTRACE_BACKEND_IO_URING) } ?? false
+        ioUringError = connection.map { ddtrace_conn_io_uring_error($0) } ?? 0
     }
 
     deinit {
-        ddtrace_conn_destroy(connection)
+        if let connection { ddtrace_conn_destroy(connection) }
     }
 
-    var bytesSent: UInt64 { ddtrace_conn_bytes_sent(connection) }
+    var bytesSent: UInt64 { connection.map { ddtrace_conn_bytes_sent($0) } ?? 0 }
 
     /// `PUT /v0.4/traces` with a msgpack payload of `traceCount` chunks.
     func sendTraces(_ payload: UnsafeRawBufferPointer, traceCount: Int, apiPath: String = "/v0.4/traces") -> Result<
@@ -102,8 +111,9 @@ final class AgentClient {
     private func exchange(method: String, path: String, headers: [(String, String)], body: UnsafeRawBufferPointer)
         -> Result<AgentResponse, AgentError>
     {
+        guard let connection else { return .failure(.unusableEndpoint(creationError)) }
         let headLength = formatHead(method: method, path: path, headers: headers, contentLength: method == "GET" ? -1 : body.count)
-        guard headLength > 0 else { return .failure(.requestTooLarge) }
+        guard headLength > 0 else { return .failure(headLength == -Int(E2BIG) ? .requestTooLarge : .invalidRequest) }
         var response = ddtrace_http_response()
         var responseBody: UnsafePointer<CChar>?
         let result = head.withUnsafeBufferPointer { headBytes in

@@ -115,8 +115,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         slot.pointee.closingTotal = 0
         slot.pointee.samplingPriority = unsetSamplingPriority
         slot.pointee.name = name
-        slot.pointee.service = service ?? inheritedService(parent) ?? pointee.defaultService
-        slot.pointee.resource = resource ?? name
+        if let service = service ?? inheritedService(parent) { slot.pointee.service = service }
+        if let resource { slot.pointee.resource = resource }
         if let type { slot.pointee.type = type }
         let root: SlotPointer
         let rootGeneration: UInt32
@@ -161,9 +161,11 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             root: parent?.root, rootGeneration: parent?.rootGeneration ?? 0)
     }
 
+    /// The parent's service if it is not the default one ("" stays "", without touching a reference count).
     @inline(__always) private func inheritedService(_ parent: ParentLink?) -> String? {
         guard let parentSlot = parent?.parentSlot,
-            parentSlot.generation.load(ordering: .relaxed) == parent!.parentGeneration
+            parentSlot.generation.load(ordering: .relaxed) == parent.unsafelyUnwrapped.parentGeneration,
+            !parentSlot.pointee.service.isEmpty
         else { return nil }
         return parentSlot.pointee.service
     }
@@ -230,10 +232,22 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
 
     // MARK: Tags
 
+    // Setting a key that is already present replaces its value, as in a map. The check compares UTF-8 lengths
+    // first (O(1) for native strings), so distinct keys cost a length comparison each and the encoder never has
+    // to de-duplicate.
+
     @inline(__always) func setMeta(_ slot: SlotPointer, key: String, value: String) {
         let count = Int(slot.pointee.metaCount)
+        let entries = slot.metaEntries
+        let length = key.utf8.count
+        for index in 0..<min(count, SpanSlot.metaCapacity) where entries[index].key.utf8.count == length {
+            if entries[index].key == key {
+                entries[index].value = value
+                return
+            }
+        }
         if count < SpanSlot.metaCapacity {
-            (slot.metaEntries + count).initialize(to: MetaEntry(key: key, value: value))
+            (entries + count).initialize(to: MetaEntry(key: key, value: value))
             slot.pointee.metaCount = UInt16(count + 1)
         } else {
             setOverflowMeta(slot, key: key, value: value)
@@ -242,8 +256,16 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
 
     @inline(__always) func setMetric(_ slot: SlotPointer, key: String, value: Double) {
         let count = Int(slot.pointee.metricCount)
+        let entries = slot.metricEntries
+        let length = key.utf8.count
+        for index in 0..<min(count, SpanSlot.metricCapacity) where entries[index].key.utf8.count == length {
+            if entries[index].key == key {
+                entries[index].value = value
+                return
+            }
+        }
         if count < SpanSlot.metricCapacity {
-            (slot.metricEntries + count).initialize(to: MetricEntry(key: key, value: value))
+            (entries + count).initialize(to: MetricEntry(key: key, value: value))
             slot.pointee.metricCount = UInt16(count + 1)
         } else {
             setOverflowMetric(slot, key: key, value: value)
@@ -251,6 +273,14 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     }
 
     @inline(never) private func setOverflowMeta(_ slot: SlotPointer, key: String, value: String) {
+        var carrier = slot.pointee.overflow
+        while let current = carrier {
+            for index in 0..<Int(current.pointee.metaCount) where current.metaEntries[index].key == key {
+                current.metaEntries[index].value = value
+                return
+            }
+            carrier = current.pointee.overflow
+        }
         guard let carrier = overflowCarrier(slot, hasRoom: { Int($0.pointee.metaCount) < SpanSlot.metaCapacity })
         else { return }
         (carrier.metaEntries + Int(carrier.pointee.metaCount)).initialize(to: MetaEntry(key: key, value: value))
@@ -258,6 +288,14 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     }
 
     @inline(never) private func setOverflowMetric(_ slot: SlotPointer, key: String, value: Double) {
+        var carrier = slot.pointee.overflow
+        while let current = carrier {
+            for index in 0..<Int(current.pointee.metricCount) where current.metricEntries[index].key == key {
+                current.metricEntries[index].value = value
+                return
+            }
+            carrier = current.pointee.overflow
+        }
         guard let carrier = overflowCarrier(slot, hasRoom: { Int($0.pointee.metricCount) < SpanSlot.metricCapacity })
         else { return }
         (carrier.metricEntries + Int(carrier.pointee.metricCount)).initialize(

@@ -75,12 +75,23 @@ final class Flusher: @unchecked Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     private var thread: Thread?
 
+    /// A sealed payload: an encoder buffer handed over without copying (recycled through `spareBuffers`).
     private struct QueuedPayload {
-        var bytes: [UInt8]
+        var buffer: UnsafeMutablePointer<ddtrace_mpbuf>
         var chunks: Int
         var spans: Int
         var attempts: Int
+        var size: Int { buffer.pointee.size }
+        var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer.pointee.data, count: buffer.pointee.size) }
     }
+    /// Emptied payload buffers kept for reuse, so that steady-state flushing neither allocates nor page-faults.
+    private var spareBuffers: [UnsafeMutablePointer<ddtrace_mpbuf>] = []
+    static let maxSpareBuffers = 4
+    /// Payloads are sealed (and so sent) once they reach this size, well below the agent's limit: small sends keep
+    /// the flusher responsive (a 1 MiB write over a unix socket takes ~0.1 ms).
+    private let sealThreshold: Int
+    /// After a transport failure, no new attempt before this time (the agent is down or restarting).
+    private var retryNotBefore: Int64 = 0
 
     private struct FlushRequest {
         let completion: @Sendable (DDFlushResult) -> Void
@@ -96,6 +107,7 @@ final class Flusher: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.maxPayloadBytes = configuration.maxPayloadBytes
+        self.sealThreshold = min(configuration.maxPayloadBytes, 1 << 20)
         agent = AgentClient(
             endpoint: configuration.agent, timeoutMilliseconds: configuration.agentTimeoutMilliseconds,
             tryIOUring: configuration.ioUringEnabled, additionalHeaders: additionalHeaders)
@@ -256,6 +268,7 @@ final class Flusher: @unchecked Sendable {
         } else if scratch.first == root {
             root.pointee.rootSent = true
         }
+        flushReleases()
     }
 
     // MARK: Sampling
@@ -275,7 +288,7 @@ final class Flusher: @unchecked Sendable {
                 // Inherited from an upstream service: adopted as is, no local decision maker.
                 root.pointee.decidedPriority = root.pointee.inheritedPriority
                 root.pointee.decisionMechanism = -1
-            } else if let rate = agentRate(service: root.pointee.service) {
+            } else if let rate = agentRate(service: root.pointee.service.isEmpty ? configuration.service : root.pointee.service) {
                 root.pointee.decidedPriority = Sampling.keeps(traceIdLow: root.pointee.traceIdLow, rate: rate) ? 1 : 0
                 root.pointee.decisionMechanism = 1
                 root.pointee.decisionRate = rate
@@ -330,7 +343,10 @@ final class Flusher: @unchecked Sendable {
             logOnce("encoding", "could not allocate memory to encode a trace chunk; its spans were dropped")
             return
         }
-        guard encoder.size > maxPayloadBytes else { return }
+        guard encoder.size > maxPayloadBytes else {
+            if encoder.size >= sealThreshold { sealPayload() }
+            return
+        }
         // Too large: take the chunk back, send what was there, and retry in a fresh payload; a chunk that is
         // too large on its own is split (each part is a valid chunk of the same trace).
         encoder.truncate(to: before.size, chunkCount: before.chunks, spanCount: before.spans)
@@ -350,47 +366,64 @@ final class Flusher: @unchecked Sendable {
     /// Moves the current payload (if any) to the send queue, enforcing the buffer memory cap.
     private func sealPayload() {
         guard !encoder.isEmpty else { return }
-        encoder.finishPayload()
-        let payload = QueuedPayload(
-            bytes: Array(encoder.bytes), chunks: encoder.chunkCount, spans: encoder.spanCount, attempts: 0)
-        encoder.startPayload()
+        let chunks = encoder.chunkCount
+        let spans = encoder.spanCount
+        let replacement = spareBuffers.popLast() ?? Self.makeBuffer()
+        let payload = QueuedPayload(buffer: encoder.swapBuffer(replacement), chunks: chunks, spans: spans, attempts: 0)
         // Over the cap (the agent is down or slow): drop the oldest queued payloads first, counted.
-        while queuedBytes + payload.bytes.count > configuration.bufferCapBytes, !queue.isEmpty {
+        while queuedBytes + payload.size > configuration.bufferCapBytes, !queue.isEmpty {
             let dropped = queue.removeFirst()
-            queuedBytes -= dropped.bytes.count
             statistics.spansDroppedBufferFull += UInt64(dropped.spans)
+            recycle(dropped)
             logOnce("buffer-full", "trace buffer is full (\(configuration.bufferCapBytes) bytes); dropping the oldest payloads")
         }
         queue.append(payload)
-        queuedBytes += payload.bytes.count
+        queuedBytes += payload.size
+    }
+
+    private static func makeBuffer() -> UnsafeMutablePointer<ddtrace_mpbuf> {
+        let buffer = UnsafeMutablePointer<ddtrace_mpbuf>.allocate(capacity: 1)
+        ddtrace_mpbuf_init(buffer, 1 << 20)
+        return buffer
+    }
+
+    /// Takes a payload out of the queue's accounting and keeps (or frees) its buffer.
+    private func recycle(_ payload: QueuedPayload) {
+        queuedBytes -= payload.size
+        if spareBuffers.count < Self.maxSpareBuffers {
+            payload.buffer.pointee.size = 0
+            spareBuffers.append(payload.buffer)
+        } else {
+            ddtrace_mpbuf_destroy(payload.buffer)
+            payload.buffer.deallocate()
+        }
     }
 
     /// Sends queued payloads in order. Stops at the first transport failure (the agent is unreachable: the rest
-    /// would fail too) unless `force`, which still makes at most one attempt per payload.
+    /// would fail too) and then waits a flush interval before trying again, unless `force` (an explicit flush),
+    /// which still makes at most one attempt per payload.
     private func sendQueued(force: Bool) {
+        if !force && ddtrace_monotonic_ns() < retryNotBefore { return }
         var index = 0
         while index < queue.count {
             queue[index].attempts += 1
-            let outcome = queue[index].bytes.withUnsafeBytes { bytes in
-                agent.sendTraces(bytes, traceCount: queue[index].chunks)
-            }
+            let outcome = agent.sendTraces(queue[index].bytes, traceCount: queue[index].chunks)
             switch outcome {
             case .success(let response):
                 statistics.lastStatus = response.status
                 if handle(response: response, payload: queue[index]) {
-                    queuedBytes -= queue[index].bytes.count
-                    queue.remove(at: index)
+                    recycle(queue.remove(at: index))
                     continue
                 }
                 index += 1
             case .failure(let error):
                 statistics.requestErrors += 1
                 statistics.lastError = error.description
+                retryNotBefore = ddtrace_monotonic_ns() + configuration.flushIntervalNanoseconds
                 logOnce("send-\(error.description)", "failed to send traces to the agent at \(configuration.agent): \(error)")
                 if queue[index].attempts >= Flusher.maxSendAttempts {
                     statistics.spansDroppedSendFailed += UInt64(queue[index].spans)
-                    queuedBytes -= queue[index].bytes.count
-                    queue.remove(at: index)
+                    recycle(queue.remove(at: index))
                     continue
                 }
                 return
@@ -433,19 +466,38 @@ final class Flusher: @unchecked Sendable {
 
     // MARK: Releasing slots
 
+    /// Slots waiting to go back to their pool: a chain through `next` for one pool at a time, so that a chunk
+    /// whose spans all came from one thread (the common case) costs one CAS on that pool's free stack.
+    private var releaseChain: (pool: UnsafeMutablePointer<SlotPool>, first: SlotPointer, last: SlotPointer)?
+
     private func release(_ span: SlotPointer) {
         var carrier = SpanSlot.clear(span)
-        giveBack(span)
+        enqueueRelease(span)
         while let current = carrier {
             carrier = SpanSlot.clear(current)
-            giveBack(current)
+            enqueueRelease(current)
         }
     }
 
-    @inline(__always) private func giveBack(_ slot: SlotPointer) {
+    @inline(__always) private func enqueueRelease(_ slot: SlotPointer) {
         // Bumping the generation here (not only at reuse) makes stale handles fail their check immediately.
-        slot.generation.wrappingIncrement(ordering: .relaxed)
-        slot.pointee.pool.giveBack(first: slot, last: slot)
+        slot.generation.store(slot.generation.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        let pool = slot.pointee.pool
+        if let chain = releaseChain, chain.pool == pool {
+            slot.pointee.next = chain.first
+            releaseChain = (pool, slot, chain.last)
+        } else {
+            flushReleases()
+            slot.pointee.next = nil
+            releaseChain = (pool, slot, slot)
+        }
+    }
+
+    /// Hands the pending chain back to its pool. Called after each chunk, so slots return promptly.
+    private func flushReleases() {
+        guard let chain = releaseChain else { return }
+        releaseChain = nil
+        chain.pool.giveBack(first: chain.first, last: chain.last)
     }
 
     private func logOnce(_ key: String, _ message: @autoclosure () -> String) {

@@ -47,7 +47,10 @@ extension UnsafeMutablePointer where Pointee == SlotPool {
     /// Takes a free slot, or returns nil when the pool is exhausted. Owner thread only.
     @inline(__always) func take() -> SlotPointer? {
         if let slot = pointee.localFree {
-            pointee.localFree = slot.pointee.next
+            let next = slot.pointee.next
+            pointee.localFree = next
+            // The next slot most likely comes back from the flusher's core: ask for its lines now.
+            if let next { SpanSlot.prefetch(next, forWriting: true) }
             return slot
         }
         return refill()

@@ -27,6 +27,8 @@ struct SpanRing: @unchecked Sendable {  // shared by one producer and one consum
 
     var capacity: Int { mask + 1 }
 
+    static let prefetchDistance = 4
+
     @inline(__always) private var head: UnsafeAtomic<Int> {
         UnsafeAtomic(at: control.assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
     }
@@ -59,7 +61,17 @@ struct SpanRing: @unchecked Sendable {  // shared by one producer and one consum
         let tailIndex = tail.load(ordering: .acquiring)
         consumerCachedTail.pointee = tailIndex
         var index = headIndex
+        // The slots were written by another core: start fetching a few slots ahead so the transfers overlap.
+        var ahead = headIndex
+        while ahead != tailIndex && ahead &- headIndex < Self.prefetchDistance {
+            if let slot = entries[ahead & mask] { SpanSlot.prefetch(slot, forWriting: true) }
+            ahead &+= 1
+        }
         while index != tailIndex {
+            if ahead != tailIndex {
+                if let slot = entries[ahead & mask] { SpanSlot.prefetch(slot, forWriting: true) }
+                ahead &+= 1
+            }
             if let slot = entries[index & mask] { body(slot) }
             index &+= 1
         }

@@ -16,6 +16,7 @@
 // which child spans on any thread update atomically.
 
 import Atomics
+import CDDTraceShims
 
 /// One string tag stored in a slot.
 struct MetaEntry {
@@ -84,7 +85,9 @@ struct SlotHeader {
     /// On a local root: the priority inherited from a propagated (remote) parent context.
     var inheritedPriority: Int8
     var name: String
+    /// "" means the tracer's default service (saves storing a reference on the hot path).
     var service: String
+    /// "" means the same as `name` (as the agent does for an empty resource).
     var resource: String
     var type: String
     /// `_dd.origin` inherited from a propagated context ("" when absent).
@@ -179,11 +182,27 @@ enum SpanSlot {
                 decisionMechanism: 0, decisionRate: 0, rootSent: false))
     }
 
+    /// Prefetches the cache lines of a slot the caller is about to use: its header and its first tag lines.
+    @inline(__always) static func prefetch(_ slot: SlotPointer, forWriting: Bool) {
+        let raw = UnsafeRawPointer(slot)
+        var offset = 0
+        while offset < metricOffset + 64 {
+            if forWriting { ddtrace_prefetch_write(raw + offset) } else { ddtrace_prefetch_read(raw + offset) }
+            offset += 64
+        }
+    }
+
     /// Drops everything a finished slot references (strings, tag entries) so it can be reused. Returns the overflow
     /// chain, which the caller releases too. Called by the flusher only.
     static func clear(_ slot: SlotPointer) -> SlotPointer? {
-        slot.metaEntries.deinitialize(count: Int(min(slot.pointee.metaCount, UInt16(metaCapacity))))
-        slot.metricEntries.deinitialize(count: Int(min(slot.pointee.metricCount, UInt16(metricCapacity))))
+        // Moving each entry out destroys it with concrete (inlined) releases; `deinitialize(count:)` would go
+        // through the generic swift_arrayDestroy.
+        for index in 0..<Int(min(slot.pointee.metaCount, UInt16(metaCapacity))) {
+            _ = (slot.metaEntries + index).move()
+        }
+        for index in 0..<Int(min(slot.pointee.metricCount, UInt16(metricCapacity))) {
+            _ = (slot.metricEntries + index).move()
+        }
         let overflow = slot.pointee.overflow
         slot.pointee.overflow = nil
         slot.pointee.metaCount = 0

@@ -11,6 +11,12 @@
 
 import CDDTraceShims
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// The trace-level facts the encoder writes on a chunk's first span.
 struct ChunkDecoration {
     var samplingPriority: Int8
@@ -31,22 +37,39 @@ struct EncoderTags {
 }
 
 final class TraceEncoder {
-    let buffer: UnsafeMutablePointer<ddtrace_mpbuf>
+    private(set) var buffer: UnsafeMutablePointer<ddtrace_mpbuf>
     private(set) var chunkCount = 0
     private(set) var spanCount = 0
-    private let tags: EncoderTags
-    /// Scratch: indices of the tags kept after de-duplication.
-    private var keptMeta: [Int] = []
-    private var keptMetric: [Int] = []
+    private let defaultService: String
+    /// Process-wide meta entries, pre-encoded (key then value) so that writing one is a single append.
+    private let processMeta: [PreEncodedTag]
+    private let versionTag: PreEncodedTag?
+    private let rootMeta: [UInt8]
+    private let rootMetaCount: UInt32
+    private let processIdMetric: [UInt8]
+    /// The default service as a msgpack string.
+    private let defaultServiceBytes: [UInt8]
+
+    /// One pre-encoded `key: value` meta entry, with the key's raw bytes for comparisons with span tags.
+    struct PreEncodedTag {
+        let key: [UInt8]
+        let encoded: [UInt8]
+    }
 
     static let payloadHeaderSize = 5
 
     init(tags: EncoderTags, initialCapacity: Int) {
-        self.tags = tags
+        defaultService = tags.defaultService
+        var process = tags.globalTags.map { PreEncodedTag(key: Array($0.key.utf8), value: $0.value) }
+        if let env = tags.env { process.append(PreEncodedTag(key: Array("env".utf8), value: env)) }
+        processMeta = process
+        versionTag = tags.version.map { PreEncodedTag(key: Array("version".utf8), value: $0) }
+        rootMeta = PreEncodedTag.pack([("language", "swift"), ("runtime-id", tags.runtimeId)])
+        rootMetaCount = 2
+        processIdMetric = PreEncodedTag.pack(key: "process_id", double: tags.processId)
+        defaultServiceBytes = Array(PreEncodedTag.pack([(tags.defaultService, "")]).dropLast())
         buffer = .allocate(capacity: 1)
         ddtrace_mpbuf_init(buffer, initialCapacity)
-        keptMeta.reserveCapacity(64)
-        keptMetric.reserveCapacity(64)
         startPayload()
     }
 
@@ -65,13 +88,22 @@ final class TraceEncoder {
         buffer.pointee.failed = 0
         chunkCount = 0
         spanCount = 0
-        var header: (UInt8, UInt8, UInt8, UInt8, UInt8) = (0xdd, 0, 0, 0, 0)
-        withUnsafeBytes(of: &header) { _ = ddtrace_mp_raw(buffer, $0.baseAddress, 5) }
+        _ = beginHeader(0xdd)
     }
 
-    /// Patches the chunk count into the payload header. The payload is then `buffer.data[0..<size]`.
+    /// Patches the chunk count into the payload header. The payload is then `bytes`.
     func finishPayload() {
         ddtrace_mpbuf_patch_u32_header(buffer, 0, 0xdd, UInt32(chunkCount))
+    }
+
+    /// Finishes the current payload and hands its buffer over, continuing in `replacement` (emptied). Lets the
+    /// flusher queue payloads without copying them.
+    func swapBuffer(_ replacement: UnsafeMutablePointer<ddtrace_mpbuf>) -> UnsafeMutablePointer<ddtrace_mpbuf> {
+        finishPayload()
+        let finished = buffer
+        buffer = replacement
+        startPayload()
+        return finished
     }
 
     /// The payload bytes (valid until the next mutation).
@@ -79,16 +111,19 @@ final class TraceEncoder {
         UnsafeRawBufferPointer(start: buffer.pointee.data, count: buffer.pointee.size)
     }
 
-    /// Appends one chunk. `wallClockOffset` converts the spans' monotonic times to Unix time.
-    /// `origin` is the trace's `_dd.origin`, written on every span as the reference tracers do.
+    /// Appends one chunk. `origin` is the trace's `_dd.origin`, written on every span as the reference tracers
+    /// do; `wallClockOffset` converts the spans' monotonic times to Unix time.
     func appendChunk(
         _ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String, wallClockOffset: Int64
     ) {
         ddtrace_mp_array(buffer, spans.count)
-        var first = true
-        for span in spans {
-            appendSpan(span, chunkFirst: first ? decoration : nil, origin: origin, wallClockOffset: wallClockOffset)
-            first = false
+        var originBytes = origin
+        originBytes.withUTF8 { origin in
+            var first = true
+            for span in spans {
+                appendSpan(span, chunkFirst: first ? decoration : nil, origin: origin, wallClockOffset: wallClockOffset)
+                first = false
+            }
         }
         chunkCount += 1
         spanCount += spans.count
@@ -104,44 +139,58 @@ final class TraceEncoder {
     // MARK: Spans
 
     private func appendSpan(
-        _ span: SlotPointer, chunkFirst decoration: ChunkDecoration?, origin: String, wallClockOffset: Int64
+        _ span: SlotPointer, chunkFirst decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>,
+        wallClockOffset: Int64
     ) {
         ddtrace_mp_map(buffer, 12)
-        key("service"); string(span.pointee.service)
-        key("name"); string(span.pointee.name)
-        key("resource"); string(span.pointee.resource)
-        key("trace_id"); ddtrace_mp_uint64(buffer, span.pointee.traceIdLow)
-        key("span_id"); ddtrace_mp_uint64(buffer, span.pointee.spanId)
-        key("parent_id"); ddtrace_mp_uint64(buffer, span.pointee.parentId)
-        key("start"); ddtrace_mp_int64(buffer, span.pointee.startMonotonic &+ wallClockOffset)
-        key("duration"); ddtrace_mp_int64(buffer, max(0, span.pointee.endMonotonic &- span.pointee.startMonotonic))
-        key("error"); ddtrace_mp_int32(buffer, span.pointee.error)
-        key("type"); string(span.pointee.type)
+        key("service")
+        if span.pointee.service.isEmpty {
+            raw(defaultServiceBytes)
+        } else {
+            string(span.pointer(to: \.service).unsafelyUnwrapped)
+        }
+        key("name"); string(span.pointer(to: \.name).unsafelyUnwrapped)
+        key("resource")
+        if span.pointee.resource.isEmpty {
+            string(span.pointer(to: \.name).unsafelyUnwrapped)
+        } else {
+            string(span.pointer(to: \.resource).unsafelyUnwrapped)
+        }
+        // The six numeric fields in one reservation: fixed keys and widths, no per-token bounds check.
+        ddtrace_mp_span_numbers(
+            buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId,
+            span.pointee.startMonotonic &+ wallClockOffset, max(0, span.pointee.endMonotonic &- span.pointee.startMonotonic),
+            span.pointee.error)
+        key("type"); string(span.pointer(to: \.type).unsafelyUnwrapped)
         key("meta"); appendMeta(span, decoration: decoration, origin: origin)
         key("metrics"); appendMetrics(span, decoration: decoration)
     }
 
-    private func appendMeta(_ span: SlotPointer, decoration: ChunkDecoration?, origin: String) {
-        let headerOffset = beginMap()
+    private func appendMeta(_ span: SlotPointer, decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>) {
+        let header = beginHeader(0xdf)
         var count: UInt32 = 0
-        collectKept(span, kept: &keptMeta, count: { $0.pointee.metaCount }, key: { $0.metaEntries[$1].key })
-        forEachKept(span, keptMeta) { carrier, index in
-            let entry = carrier.metaEntries + index
-            string(entry.pointee.key)
-            string(entry.pointee.value)
+        var carrier: SlotPointer? = span
+        while let current = carrier {
+            let entries = current.metaEntries
+            for index in 0..<Int(min(current.pointee.metaCount, UInt16(SpanSlot.metaCapacity))) {
+                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self))
+                string((entries + index).pointer(to: \.value).unsafelyUnwrapped)
+            }
+            count += UInt32(current.pointee.metaCount)
+            carrier = current.pointee.overflow
         }
-        count += UInt32(keptMeta.count)
-        for tag in tags.globalTags where !hasMeta(span, tag.key) {
-            string(tag.key); string(tag.value); count += 1
+        // Process-wide tags, unless the span set the same key itself.
+        let hasUserMeta = count > 0
+        for tag in processMeta where !(hasUserMeta && spanHasMeta(span, tag.key)) {
+            raw(tag.encoded); count += 1
         }
-        if let env = tags.env, !hasMeta(span, "env") {
-            key("env"); string(env); count += 1
+        if let versionTag, !(hasUserMeta && spanHasMeta(span, versionTag.key)),
+            span.pointee.service.isEmpty || span.pointee.service == defaultService
+        {
+            raw(versionTag.encoded); count += 1
         }
-        if let version = tags.version, span.pointee.service == tags.defaultService, !hasMeta(span, "version") {
-            key("version"); string(version); count += 1
-        }
-        if !origin.isEmpty {
-            key("_dd.origin"); string(origin); count += 1
+        if origin.count > 0 {
+            key("_dd.origin"); ddtrace_mp_string(buffer, origin.baseAddress, origin.count); count += 1
         }
         if let decoration {
             if let decisionMaker = decoration.decisionMaker {
@@ -150,87 +199,59 @@ final class TraceEncoder {
             if span.pointee.traceIdHigh != 0 {
                 key("_dd.p.tid"); hex16(span.pointee.traceIdHigh); count += 1
             }
-            key("language"); key("swift"); count += 1
-            key("runtime-id"); string(tags.runtimeId); count += 1
+            raw(rootMeta); count += rootMetaCount
         }
-        ddtrace_mpbuf_patch_u32_header(buffer, headerOffset, 0xdf, count)
+        ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
 
     private func appendMetrics(_ span: SlotPointer, decoration: ChunkDecoration?) {
-        let headerOffset = beginMap()
+        let header = beginHeader(0xdf)
         var count: UInt32 = 0
-        collectKept(span, kept: &keptMetric, count: { $0.pointee.metricCount }, key: { $0.metricEntries[$1].key })
-        forEachKept(span, keptMetric) { carrier, index in
-            let entry = carrier.metricEntries + index
-            string(entry.pointee.key)
-            ddtrace_mp_double(buffer, entry.pointee.value)
+        var carrier: SlotPointer? = span
+        while let current = carrier {
+            let entries = current.metricEntries
+            for index in 0..<Int(min(current.pointee.metricCount, UInt16(SpanSlot.metricCapacity))) {
+                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self))
+                ddtrace_mp_double(buffer, entries[index].value)
+            }
+            count += UInt32(current.pointee.metricCount)
+            carrier = current.pointee.overflow
         }
-        count += UInt32(keptMetric.count)
         if let decoration {
             key("_sampling_priority_v1"); ddtrace_mp_double(buffer, Double(decoration.samplingPriority)); count += 1
             if let rate = decoration.agentRate {
                 key("_dd.agent_psr"); ddtrace_mp_double(buffer, rate); count += 1
             }
-            key("process_id"); ddtrace_mp_double(buffer, tags.processId); count += 1
+            raw(processIdMetric); count += 1
         }
-        ddtrace_mpbuf_patch_u32_header(buffer, headerOffset, 0xdf, count)
+        ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
 
-    // MARK: Tag de-duplication (last write wins, as for a map)
-
-    /// Tag positions are encoded as `carrierIndex << 8 | entryIndex`, carriers being the span's slot followed by
-    /// its overflow slots.
-    private func collectKept(
-        _ span: SlotPointer, kept: inout [Int], count: (SlotPointer) -> UInt16, key: (SlotPointer, Int) -> String
-    ) {
-        kept.removeAll(keepingCapacity: true)
-        var carrier: SlotPointer? = span
-        var carrierIndex = 0
-        while let current = carrier {
-            for index in 0..<Int(count(current)) {
-                let candidate = key(current, index)
-                // A later write of the same key replaces earlier ones: drop earlier duplicates.
-                if let duplicate = kept.firstIndex(where: { position in
-                    let existing = key(self.carrier(span, position >> 8), position & 0xff)
-                    return existing.utf8.count == candidate.utf8.count && existing == candidate
-                }) {
-                    kept.remove(at: duplicate)
+    /// Whether the span (or its overflow slots) has a meta tag with these key bytes.
+    private func spanHasMeta(_ span: SlotPointer, _ key: [UInt8]) -> Bool {
+        key.withUnsafeBufferPointer { wanted in
+            var carrier: SlotPointer? = span
+            while let current = carrier {
+                let entries = current.metaEntries
+                for index in 0..<Int(min(current.pointee.metaCount, UInt16(SpanSlot.metaCapacity))) {
+                    let keyPointer = UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self)
+                    let equal = keyPointer.pointee.withUTF8 { existing in
+                        existing.count == wanted.count && (wanted.isEmpty || memcmp(existing.baseAddress!, wanted.baseAddress!, wanted.count) == 0)
+                    }
+                    if equal { return true }
                 }
-                kept.append(carrierIndex << 8 | index)
+                carrier = current.pointee.overflow
             }
-            carrier = current.pointee.overflow
-            carrierIndex += 1
+            return false
         }
-    }
-
-    private func carrier(_ span: SlotPointer, _ index: Int) -> SlotPointer {
-        var current = span
-        for _ in 0..<index { current = current.pointee.overflow.unsafelyUnwrapped }
-        return current
-    }
-
-    private func forEachKept(_ span: SlotPointer, _ kept: [Int], _ body: (SlotPointer, Int) -> Void) {
-        for position in kept {
-            body(position >> 8 == 0 ? span : carrier(span, position >> 8), position & 0xff)
-        }
-    }
-
-    private func hasMeta(_ span: SlotPointer, _ name: String) -> Bool {
-        var carrier: SlotPointer? = span
-        while let current = carrier {
-            for index in 0..<Int(current.pointee.metaCount) where current.metaEntries[index].key == name {
-                return true
-            }
-            carrier = current.pointee.overflow
-        }
-        return false
     }
 
     // MARK: Tokens
 
-    @inline(__always) private func beginMap() -> Int {
+    /// Appends a 5-byte map32 (0xdf) or array32 (0xdd) header to be patched later; returns its offset.
+    @inline(__always) private func beginHeader(_ marker: UInt8) -> Int {
         let offset = buffer.pointee.size
-        var header: (UInt8, UInt8, UInt8, UInt8, UInt8) = (0xdf, 0, 0, 0, 0)
+        var header: (UInt8, UInt8, UInt8, UInt8, UInt8) = (marker, 0, 0, 0, 0)
         withUnsafeBytes(of: &header) { _ = ddtrace_mp_raw(buffer, $0.baseAddress, 5) }
         return offset
     }
@@ -239,15 +260,14 @@ final class TraceEncoder {
         ddtrace_mp_string(buffer, text.utf8Start, text.utf8CodeUnitCount)
     }
 
-    @inline(__always) private func string(_ text: String) {
-        if let done = text.utf8.withContiguousStorageIfAvailable({ bytes -> Bool in
-            ddtrace_mp_string(buffer, bytes.baseAddress, bytes.count)
-            return true
-        }), done {
-            return
-        }
-        var copy = text
-        copy.withUTF8 { bytes in _ = ddtrace_mp_string(buffer, bytes.baseAddress, bytes.count) }
+    /// Writes a string stored in a slot, in place: `withUTF8` on the stored value reads its bytes without a copy
+    /// or a retain (the flusher owns the slot at this point).
+    @inline(__always) private func string(_ text: UnsafeMutablePointer<String>) {
+        text.pointee.withUTF8 { bytes in _ = ddtrace_mp_string(buffer, bytes.baseAddress, bytes.count) }
+    }
+
+    @inline(__always) private func raw(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { _ = ddtrace_mp_raw(buffer, $0.baseAddress, $0.count) }
     }
 
     private func hex16(_ value: UInt64) {
@@ -260,5 +280,36 @@ final class TraceEncoder {
             }
             _ = ddtrace_mp_string(buffer, raw.baseAddress, 16)
         }
+    }
+}
+
+extension TraceEncoder.PreEncodedTag {
+    init(key: [UInt8], value: String) {
+        self.key = key
+        self.encoded = Self.pack([(String(decoding: key, as: UTF8.self), value)])
+    }
+
+    /// msgpack bytes of `key: value` string pairs, packed with the same template.
+    static func pack(_ pairs: [(String, String)]) -> [UInt8] {
+        let buffer = UnsafeMutablePointer<ddtrace_mpbuf>.allocate(capacity: 1)
+        defer { ddtrace_mpbuf_destroy(buffer); buffer.deallocate() }
+        ddtrace_mpbuf_init(buffer, 256)
+        for (key, value) in pairs {
+            var key = key
+            var value = value
+            key.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
+            value.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
+        }
+        return Array(UnsafeRawBufferPointer(start: buffer.pointee.data, count: buffer.pointee.size))
+    }
+
+    static func pack(key: String, double: Double) -> [UInt8] {
+        let buffer = UnsafeMutablePointer<ddtrace_mpbuf>.allocate(capacity: 1)
+        defer { ddtrace_mpbuf_destroy(buffer); buffer.deallocate() }
+        ddtrace_mpbuf_init(buffer, 64)
+        var key = key
+        key.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
+        ddtrace_mp_double(buffer, double)
+        return Array(UnsafeRawBufferPointer(start: buffer.pointee.data, count: buffer.pointee.size))
     }
 }
