@@ -47,10 +47,12 @@ public struct DDSpan: @unchecked Sendable {
     public let spanId: UInt64
     let root: SlotPointer?
     let rootGeneration: UInt32
+    let parentSlot: SlotPointer?
+    let parentGeneration: UInt32
 
     init(
         slot: SlotPointer?, generation: UInt32, traceIdHigh: UInt64, traceIdLow: UInt64, spanId: UInt64,
-        root: SlotPointer?, rootGeneration: UInt32
+        root: SlotPointer?, rootGeneration: UInt32, parentSlot: SlotPointer?, parentGeneration: UInt32
     ) {
         self.slot = slot
         self.generation = generation
@@ -58,6 +60,33 @@ public struct DDSpan: @unchecked Sendable {
         self.spanId = spanId
         self.root = root
         self.rootGeneration = rootGeneration
+        self.parentSlot = parentSlot
+        self.parentGeneration = parentGeneration
+    }
+
+    /// A handle for the open span held by `slot`, rebuilt from the slot (used to find an active ancestor).
+    init?(openSlot slot: SlotPointer, generation: UInt32) {
+        guard slot.holds(generation: generation), slot.pointee.state == SlotState.open else { return nil }
+        self.init(
+            slot: slot, generation: generation, traceIdHigh: slot.pointee.traceIdHigh,
+            traceIdLow: slot.pointee.traceIdLow, spanId: slot.pointee.spanId, root: slot.pointee.localRoot,
+            rootGeneration: slot.pointee.localRootGeneration, parentSlot: slot.pointee.parentSlot,
+            parentGeneration: slot.pointee.parentGeneration)
+    }
+
+    /// This span if it is still open, else its closest open local ancestor: after a span finishes, its parent is
+    /// the active span again (ddtrace's semantics), even while the finished span's activation scope lasts.
+    var nearestOpen: DDSpan? {
+        if openSlot != nil { return self }
+        var parent = parentSlot
+        var generation = parentGeneration
+        while let candidate = parent {
+            guard candidate.holds(generation: generation) else { return nil }
+            if let span = DDSpan(openSlot: candidate, generation: generation) { return span }
+            parent = candidate.pointee.parentSlot
+            generation = candidate.pointee.parentGeneration
+        }
+        return nil
     }
 
     /// The slot, if this handle still refers to an unfinished, recorded span.
@@ -145,22 +174,35 @@ public struct DDSpan: @unchecked Sendable {
         slot.pointee.engine.finish(slot, endWallClockNanoseconds: end)
     }
 
-    /// The span's context, to parent spans on it elsewhere or to propagate it.
+    /// The span's context, to parent spans on it elsewhere or to propagate it. While the span is open it carries
+    /// the trace's sampling priority (once decided), origin and propagated `_dd.p.*` tags.
     public var context: DDTraceContext {
-        DDTraceContext(
-            traceId: traceId, spanId: spanId,
-            samplingPriority: openSlot.flatMap { slot in
-                slot.pointee.samplingPriority == unsetSamplingPriority
-                    ? nil : DDSamplingPriority(rawValue: Int(slot.pointee.samplingPriority))
-            },
-            root: root, rootGeneration: rootGeneration, localSpan: slot, localSpanGeneration: generation)
+        var context = DDTraceContext(
+            traceId: traceId, spanId: spanId, samplingPriority: nil, root: root, rootGeneration: rootGeneration,
+            localSpan: slot, localSpanGeneration: generation)
+        // Only an open span guarantees its trace (and so its root slot) is not recycled while we read it.
+        guard let slot = openSlot else { return context }
+        if let root, root.holds(generation: rootGeneration) {
+            let preset = root.presetDecision.load(ordering: .acquiring)
+            if preset != 0 {
+                context.samplingPriority = DDSamplingPriority(rawValue: Int(Int8(truncatingIfNeeded: preset & 0xff)))
+            } else if root.pointee.inheritedPriority != unsetSamplingPriority {
+                context.samplingPriority = DDSamplingPriority(rawValue: Int(root.pointee.inheritedPriority))
+            }
+            if !root.pointee.origin.isEmpty { context.origin = root.pointee.origin }
+            if let tags = root.pointee.propagatedTags { context.propagatedTags = tags }
+        }
+        if slot.pointee.samplingPriority != unsetSamplingPriority {
+            context.samplingPriority = DDSamplingPriority(rawValue: Int(slot.pointee.samplingPriority))
+        }
+        return context
     }
 
     var parentLink: ParentLink {
         ParentLink(
             traceIdHigh: traceId.high, traceIdLow: traceId.low, spanId: spanId, root: root,
             rootGeneration: rootGeneration, parentSlot: slot, parentGeneration: generation,
-            samplingPriority: unsetSamplingPriority, origin: "")
+            samplingPriority: unsetSamplingPriority, origin: "", propagatedTags: nil)
     }
 }
 
@@ -257,6 +299,6 @@ public struct DDTraceContext: @unchecked Sendable, Equatable {
             traceIdHigh: traceId.high, traceIdLow: traceId.low, spanId: spanId, root: root,
             rootGeneration: rootGeneration, parentSlot: localSpan, parentGeneration: localSpanGeneration,
             samplingPriority: samplingPriority.map { Int8($0.rawValue) } ?? unsetSamplingPriority,
-            origin: origin ?? "")
+            origin: origin ?? "", propagatedTags: propagatedTags.isEmpty ? nil : propagatedTags)
     }
 }

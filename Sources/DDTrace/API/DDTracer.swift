@@ -24,6 +24,10 @@ public final class DDTracer: Sendable {
     let resolved: ResolvedConfiguration
     let logger: Logger
     private let isShutDown = ManagedAtomic<Bool>(false)
+    /// Where the active span or context lives (ddtrace's context provider).
+    public let contextProvider: any DDContextProvider
+    /// The default provider is read directly, without an existential call, on every span start.
+    private let usesTaskLocalProvider: Bool
 
     /// Configuration problems found when the tracer was created (invalid environment values and what was used
     /// instead). Each was also logged once.
@@ -34,12 +38,23 @@ public final class DDTracer: Sendable {
     /// - Throws: `DDConfigurationError` when the configuration asks for something unsupported (https), or, in
     ///   strict mode, when any value is invalid. Otherwise invalid values are reported in
     ///   `configurationDiagnostics` and replaced by their defaults.
-    public convenience init(configuration: DDTracerConfiguration = DDTracerConfiguration()) throws(DDConfigurationError) {
-        try self.init(configuration: configuration, additionalHeaders: [])
+    ///
+    /// - Parameter contextProvider: where the active span lives; the default is task-local (see
+    ///   `DDContextProvider`).
+    public convenience init(
+        configuration: DDTracerConfiguration = DDTracerConfiguration(),
+        contextProvider: any DDContextProvider = DDTaskLocalContextProvider()
+    ) throws(DDConfigurationError) {
+        try self.init(configuration: configuration, contextProvider: contextProvider, additionalHeaders: [])
     }
 
     /// `additionalHeaders` are sent with every request to the agent (tests use them for test-agent sessions).
-    init(configuration: DDTracerConfiguration, additionalHeaders: [(String, String)]) throws(DDConfigurationError) {
+    init(
+        configuration: DDTracerConfiguration, contextProvider: any DDContextProvider = DDTaskLocalContextProvider(),
+        additionalHeaders: [(String, String)]
+    ) throws(DDConfigurationError) {
+        self.contextProvider = contextProvider
+        self.usesTaskLocalProvider = contextProvider is DDTaskLocalContextProvider
         let resolved = try configuration.resolve()
         var logger = Logger(label: "dd-trace")
         logger.logLevel = resolved.debug ? .debug : .info
@@ -105,21 +120,7 @@ public final class DDTracer: Sendable {
         _ body: (DDSpan) throws(Failure) -> T
     ) throws(Failure) -> T {
         let span = startSpan(name, service: service, resource: resource, spanType: spanType)
-        defer { span.finish() }
-        // TaskLocal.withValue is untyped `rethrows`: carry the typed error out in a Result.
-        let outcome = ActiveContext.$current.withValue(.span(span)) { () -> Result<T, Failure> in
-            do throws(Failure) { return .success(try body(span)) } catch { return .failure(error) }
-        }
-        return try settle(outcome, span)
-    }
-
-    private func settle<T, Failure: Error>(_ outcome: Result<T, Failure>, _ span: DDSpan) throws(Failure) -> T {
-        switch outcome {
-        case .success(let value): return value
-        case .failure(let error):
-            span.setError(error)
-            throw error
-        }
+        return try withActiveSpan(span, finishOnClose: true) { () throws(Failure) -> T in try body(span) }
     }
 
     /// The `async` form of `trace(_:service:resource:spanType:_:)`. The span stays active across suspension
@@ -131,11 +132,49 @@ public final class DDTracer: Sendable {
         _ body: (DDSpan) async throws(Failure) -> T
     ) async throws(Failure) -> T {
         let span = startSpan(name, service: service, resource: resource, spanType: spanType)
-        defer { span.finish() }
-        let outcome = await ActiveContext.$current.withValue(.span(span)) { () async -> Result<T, Failure> in
-            do throws(Failure) { return .success(try await body(span)) } catch { return .failure(error) }
+        return try await withActiveSpan(span, finishOnClose: true) { () async throws(Failure) -> T in
+            try await body(span)
         }
-        return try settle(outcome, span)
+    }
+
+    /// Runs `body` with `span` active, so that spans started inside are its children (ddtrace's
+    /// `start_active_span` / `activate`). With `finishOnClose` the span is finished when `body` returns, and an
+    /// error thrown by `body` is recorded on it first.
+    ///
+    /// Activating a finished span is allowed: new spans then parent on its closest unfinished ancestor, or start
+    /// a new trace when there is none.
+    public func withActiveSpan<T, Failure: Error>(
+        _ span: DDSpan, finishOnClose: Bool = false, _ body: () throws(Failure) -> T
+    ) throws(Failure) -> T {
+        do throws(Failure) {
+            let value = try contextProvider.withActive(.span(span), body)
+            if finishOnClose { span.finish() }
+            return value
+        } catch {
+            if finishOnClose {
+                span.setError(error)
+                span.finish()
+            }
+            throw error
+        }
+    }
+
+    /// The `async` form of `withActiveSpan(_:finishOnClose:_:)`.
+    public func withActiveSpan<T, Failure: Error>(
+        _ span: DDSpan, finishOnClose: Bool = false, isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        do throws(Failure) {
+            let value = try await contextProvider.withActive(.span(span), isolation: isolation, body)
+            if finishOnClose { span.finish() }
+            return value
+        } catch {
+            if finishOnClose {
+                span.setError(error)
+                span.finish()
+            }
+            throw error
+        }
     }
 
     // MARK: Manual spans
@@ -154,8 +193,8 @@ public final class DDTracer: Sendable {
         let link: ParentLink?
         if let parent {
             link = parent.parentLink
-        } else if !ignoreActive, let active = ActiveContext.current {
-            link = active.parentLink
+        } else if !ignoreActive {
+            link = activeParentLink()
         } else {
             link = nil
         }
@@ -176,27 +215,42 @@ public final class DDTracer: Sendable {
             startWallClockNanoseconds: nil)
     }
 
-    /// The active span of the current task or thread, or nil.
+    @inline(__always) private var activeValue: DDActive? {
+        usesTaskLocalProvider ? DDTaskLocalContextProvider.current : contextProvider.active()
+    }
+
+    @inline(__always) private func activeParentLink() -> ParentLink? {
+        switch activeValue {
+        case .span(let span)?: return span.openSlot != nil ? span.parentLink : span.nearestOpen?.parentLink
+        case .context(let context)?: return context.parentLink
+        case nil: return nil
+        }
+    }
+
+    /// The active span of the current task or thread, or nil. When the active span has finished, its closest
+    /// unfinished ancestor is the active span; with none left, nil.
     public func currentSpan() -> DDSpan? {
-        if case .span(let span) = ActiveContext.current { return span }
+        if case .span(let span)? = activeValue { return span.nearestOpen }
         return nil
     }
 
     /// The active context (of the active span, or an activated remote context), to hand to another thread or
     /// detached task, or to propagate.
     public func currentTraceContext() -> DDTraceContext? {
-        ActiveContext.current?.traceContext
+        switch activeValue {
+        case .span(let span)?: return span.nearestOpen?.context
+        case .context(let context)?: return context
+        case nil: return nil
+        }
     }
 
     /// Runs `body` with `context` active, so that spans started inside are its children (ddtrace's
-    /// `context_provider.activate`). Pass nil to run `body` with nothing active.
+    /// `context_provider.activate(context)`). Pass nil to run `body` with nothing active: a task that opts out of
+    /// the trace it was created in.
     public func withActiveContext<T, Failure: Error>(
         _ context: DDTraceContext?, _ body: () throws(Failure) -> T
     ) throws(Failure) -> T {
-        let outcome = ActiveContext.$current.withValue(context.map { .context($0) }) { () -> Result<T, Failure> in
-            do throws(Failure) { return .success(try body()) } catch { return .failure(error) }
-        }
-        return try outcome.get()
+        try contextProvider.withActive(context.map { .context($0) }, body)
     }
 
     /// The `async` form of `withActiveContext(_:_:)`.
@@ -204,11 +258,7 @@ public final class DDTracer: Sendable {
         _ context: DDTraceContext?, isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws(Failure) -> T
     ) async throws(Failure) -> T {
-        let outcome = await ActiveContext.$current.withValue(context.map { .context($0) }) {
-            () async -> Result<T, Failure> in
-            do throws(Failure) { return .success(try await body()) } catch { return .failure(error) }
-        }
-        return try outcome.get()
+        try await contextProvider.withActive(context.map { .context($0) }, isolation: isolation, body)
     }
 
     // MARK: Flushing and shutdown

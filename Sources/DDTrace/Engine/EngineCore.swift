@@ -47,6 +47,7 @@ struct ParentLink {
     /// Inherited from a propagated context (remote parents only).
     var samplingPriority: Int8
     var origin: String
+    var propagatedTags: [String: String]?
 }
 
 extension UnsafeMutablePointer where Pointee == EngineCore {
@@ -133,10 +134,17 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             slot.pointee.chunkPending = 0
             slot.pointee.decidedPriority = unsetSamplingPriority
             slot.pointee.rootSent = false
+            slot.presetDecision.store(0, ordering: .relaxed)
             slot.pointee.inheritedPriority = parent?.samplingPriority ?? unsetSamplingPriority
-            if let parent, !parent.origin.isEmpty { slot.pointee.origin = parent.origin }
+            if let parent {
+                if !parent.origin.isEmpty { slot.pointee.origin = parent.origin }
+                if let tags = parent.propagatedTags, !tags.isEmpty { slot.pointee.propagatedTags = tags }
+            }
         }
         slot.pointee.localRoot = root
+        slot.pointee.localRootGeneration = rootGeneration
+        slot.pointee.parentSlot = parent?.parentSlot
+        slot.pointee.parentGeneration = parent?.parentGeneration ?? 0
         if let startWallClockNanoseconds {
             slot.pointee.startMonotonic = startWallClockNanoseconds &- pointee.wallClockOffset.load(ordering: .relaxed)
         } else {
@@ -144,7 +152,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         }
         return DDSpan(
             slot: slot, generation: generation, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId,
-            root: root, rootGeneration: rootGeneration)
+            root: root, rootGeneration: rootGeneration, parentSlot: parent?.parentSlot,
+            parentGeneration: parent?.parentGeneration ?? 0)
     }
 
     @inline(never)
@@ -158,7 +167,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         // Keep the parent's root so that this span's children still join the parent's chunk.
         return DDSpan(
             slot: nil, generation: 0, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId,
-            root: parent?.root, rootGeneration: parent?.rootGeneration ?? 0)
+            root: parent?.root, rootGeneration: parent?.rootGeneration ?? 0, parentSlot: parent?.parentSlot,
+            parentGeneration: parent?.parentGeneration ?? 0)
     }
 
     /// The parent's service if it is not the default one ("" stays "", without touching a reference count).

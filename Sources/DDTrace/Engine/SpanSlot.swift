@@ -55,12 +55,19 @@ struct SlotHeader {
     var generationStorage: UnsafeAtomic<UInt32>.Storage
     /// Only meaningful on a local root slot: the trace's packed counters, see `TraceCounters`.
     var traceStateStorage: UnsafeAtomic<UInt64>.Storage
+    /// Only meaningful on a local root slot: a sampling decision made before the trace finished (at the first
+    /// inject), `priority & 0xff | mechanism << 8`, or 0 when none was made. Set once by CAS from any thread.
+    var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
 
     // --- Links.
     /// Next slot in a free list, in the engine's ring-overflow stack, or in an overflow-tag chain.
     var next: UnsafeMutablePointer<SlotHeader>?
     /// The local root whose counters this span is registered with (itself for a local root).
     var localRoot: UnsafeMutablePointer<SlotHeader>?
+    var localRootGeneration: UInt32
+    /// The local parent's slot and generation (to find the next active span when this one finishes).
+    var parentSlot: UnsafeMutablePointer<SlotHeader>?
+    var parentGeneration: UInt32
     /// The first overflow-tag slot, if this span has more tags than fit inline.
     var overflow: UnsafeMutablePointer<SlotHeader>?
 
@@ -92,6 +99,8 @@ struct SlotHeader {
     var type: String
     /// `_dd.origin` inherited from a propagated context ("" when absent).
     var origin: String
+    /// On a local root continuing a remote trace: the propagated `_dd.p.*` tags (nil otherwise).
+    var propagatedTags: [String: String]?
 
     // --- Flusher-private state, used only on local roots, only by the flusher thread.
     var chunkHead: UnsafeMutablePointer<SlotHeader>?
@@ -142,6 +151,15 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
         UnsafeAtomic(at: self.pointer(to: \.traceStateStorage)!)
     }
 
+    @inline(__always) var presetDecision: UnsafeAtomic<UInt16> {
+        UnsafeAtomic(at: self.pointer(to: \.presetDecisionStorage)!)
+    }
+
+    /// Whether this slot still holds the span a handle with `generation` refers to.
+    @inline(__always) func holds(generation expected: UInt32) -> Bool {
+        self.generation.load(ordering: .relaxed) == expected
+    }
+
     @inline(__always) var metaEntries: UnsafeMutablePointer<MetaEntry> {
         (UnsafeMutableRawPointer(self) + SpanSlot.metaOffset).assumingMemoryBound(to: MetaEntry.self)
     }
@@ -173,11 +191,12 @@ enum SpanSlot {
         slot.initialize(
             to: SlotHeader(
                 pool: pool, engine: engine, generationStorage: .init(0), traceStateStorage: .init(0),
-                next: nil, localRoot: nil, overflow: nil, traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0,
+                presetDecisionStorage: .init(0), next: nil, localRoot: nil, localRootGeneration: 0, parentSlot: nil,
+                parentGeneration: 0, overflow: nil, traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0,
                 startMonotonic: 0, endMonotonic: 0, closingTotal: 0, metaCount: 0, metricCount: 0,
                 state: SlotState.free, error: 0, samplingPriority: unsetSamplingPriority,
                 inheritedPriority: unsetSamplingPriority, name: "", service: "",
-                resource: "", type: "", origin: "", chunkHead: nil, chunkTail: nil, chunkNext: nil,
+                resource: "", type: "", origin: "", propagatedTags: nil, chunkHead: nil, chunkTail: nil, chunkNext: nil,
                 chunkPending: 0, received: 0, expected: 0, decidedPriority: unsetSamplingPriority,
                 decisionMechanism: 0, decisionRate: 0, rootSent: false))
     }
@@ -212,6 +231,8 @@ enum SpanSlot {
         slot.pointee.resource = ""
         slot.pointee.type = ""
         slot.pointee.origin = ""
+        if slot.pointee.propagatedTags != nil { slot.pointee.propagatedTags = nil }
+        slot.pointee.parentSlot = nil
         slot.pointee.state = SlotState.free
         slot.pointee.localRoot = nil
         slot.pointee.chunkHead = nil
