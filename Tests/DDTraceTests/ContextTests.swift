@@ -22,10 +22,38 @@ extension DDSpan {
     var recordedParentId: UInt64? { openSlot?.pointee.parentId }
 }
 
-/// Resumes on a thread of Dispatch's global pool, so that the awaiting task usually comes back elsewhere.
+/// Resumes on a thread of Dispatch's global pool, so that the awaiting task may come back elsewhere.
 func hopThreads() async {
     await withCheckedContinuation { continuation in
         DispatchQueue.global().async { continuation.resume() }
+    }
+}
+
+/// A task executor that runs every job on its own dedicated thread, to force a task onto a known thread.
+final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let jobs = Mutex<[UnownedJob]>([])
+    private let available = DispatchSemaphore(value: 0)
+    private(set) var threadId: Int32 = 0
+
+    init() {
+        let ready = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            threadId = ddtrace_thread_id_for_tests()
+            ready.signal()
+            while true {
+                available.wait()
+                let job = jobs.withLock { $0.removeFirst() }
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+        thread.start()
+        ready.wait()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        jobs.withLock { $0.append(unowned) }
+        available.signal()
     }
 }
 
@@ -80,24 +108,30 @@ struct ContextTests {
     @Test("async: the active span survives suspension points and thread hops")
     func asyncSequenceWithThreadHops() async throws {
         let tracer = try offlineTracer()
+        let first = DedicatedThreadExecutor()
+        let second = DedicatedThreadExecutor()
         #expect(tracer.currentSpan() == nil)
-        let threads = Mutex<Set<Int32>>([])
-        await tracer.trace("a") { a in
-            for _ in 0..<20 {
-                await hopThreads()
-                threads.withLock { _ = $0.insert(ddtrace_thread_id_for_tests()) }
+        let threads = Mutex<[Int32]>([])
+        await withTaskExecutorPreference(first) {
+            await tracer.trace("a") { a in
+                threads.withLock { $0.append(ddtrace_thread_id_for_tests()) }
+                await withTaskExecutorPreference(second) {
+                    // Now on the other thread, between awaits.
+                    threads.withLock { $0.append(ddtrace_thread_id_for_tests()) }
+                    #expect(tracer.currentSpan()?.spanId == a.spanId)
+                    await tracer.trace("b") { b in
+                        await hopThreads()
+                        #expect(tracer.currentSpan()?.spanId == b.spanId)
+                        #expect(b.recordedParentId == a.spanId)
+                    }
+                    #expect(tracer.currentSpan()?.spanId == a.spanId)
+                }
+                threads.withLock { $0.append(ddtrace_thread_id_for_tests()) }
                 #expect(tracer.currentSpan()?.spanId == a.spanId)
             }
-            await tracer.trace("b") { b in
-                await hopThreads()
-                #expect(tracer.currentSpan()?.spanId == b.spanId)
-                #expect(b.recordedParentId == a.spanId)
-            }
-            await hopThreads()
-            #expect(tracer.currentSpan()?.spanId == a.spanId)
+            #expect(tracer.currentSpan() == nil)
         }
-        #expect(tracer.currentSpan() == nil)
-        #expect(threads.withLock { $0.count } > 1, "the task really ran on more than one thread")
+        #expect(threads.withLock { $0 } == [first.threadId, second.threadId, first.threadId], "the task hopped threads")
         await tracer.flush(timeout: .milliseconds(100))
         tracer.shutdown(timeout: .milliseconds(100))
     }

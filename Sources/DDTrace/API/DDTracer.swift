@@ -28,10 +28,12 @@ public final class DDTracer: Sendable {
     public let contextProvider: any DDContextProvider
     /// The default provider is read directly, without an existential call, on every span start.
     private let usesTaskLocalProvider: Bool
+    /// The HTTP header propagator, configured from `DD_TRACE_PROPAGATION_STYLE*` (see `inject`/`extract`).
+    public let propagator: DDHTTPPropagator
 
     /// Configuration problems found when the tracer was created (invalid environment values and what was used
     /// instead). Each was also logged once.
-    public var configurationDiagnostics: [DDConfigurationDiagnostic] { resolved.diagnostics }
+    public var configurationDiagnostics: [DDConfigurationDiagnostic] { resolved.diagnostics + propagator.diagnostics }
 
     /// Creates a tracer and starts its flusher thread.
     ///
@@ -55,10 +57,15 @@ public final class DDTracer: Sendable {
     ) throws(DDConfigurationError) {
         self.contextProvider = contextProvider
         self.usesTaskLocalProvider = contextProvider is DDTaskLocalContextProvider
+        let propagator = DDHTTPPropagator(environment: configuration.environment)
         let resolved = try configuration.resolve()
+        if configuration.strict && !propagator.diagnostics.isEmpty {
+            throw DDConfigurationError(diagnostics: propagator.diagnostics)
+        }
+        self.propagator = propagator
         var logger = Logger(label: "dd-trace")
         logger.logLevel = resolved.debug ? .debug : .info
-        for diagnostic in resolved.diagnostics {
+        for diagnostic in resolved.diagnostics + propagator.diagnostics {
             logger.warning("\(diagnostic)")
         }
         self.resolved = resolved
@@ -143,6 +150,7 @@ public final class DDTracer: Sendable {
     ///
     /// Activating a finished span is allowed: new spans then parent on its closest unfinished ancestor, or start
     /// a new trace when there is none.
+    @discardableResult
     public func withActiveSpan<T, Failure: Error>(
         _ span: DDSpan, finishOnClose: Bool = false, _ body: () throws(Failure) -> T
     ) throws(Failure) -> T {
@@ -160,6 +168,7 @@ public final class DDTracer: Sendable {
     }
 
     /// The `async` form of `withActiveSpan(_:finishOnClose:_:)`.
+    @discardableResult
     public func withActiveSpan<T, Failure: Error>(
         _ span: DDSpan, finishOnClose: Bool = false, isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws(Failure) -> T
@@ -247,6 +256,7 @@ public final class DDTracer: Sendable {
     /// Runs `body` with `context` active, so that spans started inside are its children (ddtrace's
     /// `context_provider.activate(context)`). Pass nil to run `body` with nothing active: a task that opts out of
     /// the trace it was created in.
+    @discardableResult
     public func withActiveContext<T, Failure: Error>(
         _ context: DDTraceContext?, _ body: () throws(Failure) -> T
     ) throws(Failure) -> T {
@@ -254,6 +264,7 @@ public final class DDTracer: Sendable {
     }
 
     /// The `async` form of `withActiveContext(_:_:)`.
+    @discardableResult
     public func withActiveContext<T, Failure: Error>(
         _ context: DDTraceContext?, isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws(Failure) -> T

@@ -115,10 +115,11 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         slot.pointee.error = 0
         slot.pointee.closingTotal = 0
         slot.pointee.samplingPriority = unsetSamplingPriority
-        slot.pointee.name = name
-        if let service = service ?? inheritedService(parent) { slot.pointee.service = service }
-        if let resource { slot.pointee.resource = resource }
-        if let type { slot.pointee.type = type }
+        // A free slot's string fields are uninitialized (SpanSlot.clear deinitialized them on the flusher), so
+        // they are initialized here: no release of an old value on the hot path, and "" costs nothing.
+        SpanSlot.initializeStrings(
+            slot, name: name, service: service ?? inheritedService(parent) ?? "", resource: resource ?? "",
+            type: type ?? "")
         let root: SlotPointer
         let rootGeneration: UInt32
         if let parent, let parentRoot = parent.root, register(with: parentRoot, generation: parent.rootGeneration) {
@@ -326,6 +327,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             state.count(.tagsDroppedPoolExhausted)
             return nil
         }
+        SpanSlot.initializeStrings(carrier, name: "", service: "", resource: "", type: "")
         carrier.pointee.state = SlotState.overflowTags
         carrier.pointee.metaCount = 0
         carrier.pointee.metricCount = 0

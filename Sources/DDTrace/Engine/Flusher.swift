@@ -61,8 +61,7 @@ final class Flusher: @unchecked Sendable {
     private var queue: [QueuedPayload] = []
     private var queuedBytes = 0
     private var statistics = FlusherStatistics()
-    private var ratesByService: [String: Double] = [:]
-    private var defaultRate: Double?
+    let sampler: TraceSampler
     private var maxPayloadBytes: Int
     private var nextSendAt: Int64 = 0
     private var loggedOnce: Set<String> = []
@@ -107,6 +106,7 @@ final class Flusher: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.maxPayloadBytes = configuration.maxPayloadBytes
+        self.sampler = TraceSampler(env: configuration.env, defaultService: configuration.service)
         self.sealThreshold = min(configuration.maxPayloadBytes, 1 << 20)
         agent = AgentClient(
             endpoint: configuration.agent, timeoutMilliseconds: configuration.agentTimeoutMilliseconds,
@@ -275,60 +275,40 @@ final class Flusher: @unchecked Sendable {
 
     private func decide(root: SlotPointer, spans: [SlotPointer]) -> ChunkDecoration {
         if root.pointee.decidedPriority == unsetSamplingPriority {
-            // A manual decision on any span of the chunk wins (the root's own is looked at last, so it wins
-            // over its children's); then an upstream service's decision; then the agent's rates; then keep.
-            var manual = unsetSamplingPriority
-            for span in spans.reversed() where span.pointee.samplingPriority != unsetSamplingPriority {
-                manual = span.pointee.samplingPriority
-            }
-            if manual != unsetSamplingPriority {
-                root.pointee.decidedPriority = manual
-                root.pointee.decisionMechanism = 4
-            } else if root.pointee.inheritedPriority != unsetSamplingPriority {
-                // Inherited from an upstream service: adopted as is, no local decision maker.
-                root.pointee.decidedPriority = root.pointee.inheritedPriority
-                root.pointee.decisionMechanism = -1
-            } else if let rate = agentRate(service: root.pointee.service.isEmpty ? configuration.service : root.pointee.service) {
-                root.pointee.decidedPriority = Sampling.keeps(traceIdLow: root.pointee.traceIdLow, rate: rate) ? 1 : 0
-                root.pointee.decisionMechanism = 1
-                root.pointee.decisionRate = rate
+            let decision: SamplingDecision
+            if let preset = SamplingDecision(packed: root.presetDecision.load(ordering: .acquiring), rate: 1) {
+                // Decided at the first inject: downstream services received this one, so keep it.
+                decision = SamplingDecision(
+                    priority: preset.priority, mechanism: preset.mechanism,
+                    rate: sampler.agentRate(service: root.pointee.service) ?? 1)
             } else {
-                root.pointee.decidedPriority = 1
-                root.pointee.decisionMechanism = 0
+                // A manual decision on any span of the chunk counts (the local root's own wins).
+                var manual = unsetSamplingPriority
+                for span in spans.reversed() where span.pointee.samplingPriority != unsetSamplingPriority {
+                    manual = span.pointee.samplingPriority
+                }
+                decision = sampler.decide(
+                    traceIdLow: root.pointee.traceIdLow, manual: manual, inherited: root.pointee.inheritedPriority,
+                    service: root.pointee.service)
             }
+            // Publish it so that a later inject for this trace propagates the same decision; if an inject won
+            // the race, its decision is the one downstream services saw.
+            let (exchanged, original) = root.presetDecision.compareExchange(
+                expected: 0, desired: decision.packed, ordering: .acquiringAndReleasing)
+            let final = exchanged ? decision : SamplingDecision(packed: original, rate: decision.rate) ?? decision
+            root.pointee.decidedPriority = final.priority
+            root.pointee.decisionMechanism = final.mechanism
+            root.pointee.decisionRate = final.rate
         }
-        let priority = root.pointee.decidedPriority
-        if priority <= 0 { statistics.spansSampledOut += UInt64(spans.count) }
-        let decisionMaker: StaticString?
-        switch root.pointee.decisionMechanism {
-        case 0: decisionMaker = "-0"
-        case 1: decisionMaker = priority > 0 ? "-1" : nil
-        case 4: decisionMaker = priority > 0 ? "-4" : nil
-        default: decisionMaker = nil
-        }
+        let decision = SamplingDecision(
+            priority: root.pointee.decidedPriority, mechanism: root.pointee.decisionMechanism,
+            rate: root.pointee.decisionRate)
+        if decision.priority <= 0 { statistics.spansSampledOut += UInt64(spans.count) }
+        // An upstream decision maker is kept, never overwritten (dd-trace-py).
+        let inheritedDecisionMaker = root.pointee.propagatedTags?["_dd.p.dm"] != nil
         return ChunkDecoration(
-            samplingPriority: priority, decisionMaker: decisionMaker,
-            agentRate: root.pointee.decisionMechanism == 1 ? root.pointee.decisionRate : nil)
-    }
-
-    private func agentRate(service: String) -> Double? {
-        if ratesByService.isEmpty { return defaultRate }
-        return ratesByService[service] ?? defaultRate
-    }
-
-    private func updateRates(_ rates: [String: Double]) {
-        let env = configuration.env ?? ""
-        var byService: [String: Double] = [:]
-        for (key, rate) in rates {
-            // Keys are exactly "service:<service>,env:<env>"; "service:,env:" is the default.
-            guard key.hasPrefix("service:"), let comma = key.range(of: ",env:") else { continue }
-            let service = String(key[key.index(key.startIndex, offsetBy: 8)..<comma.lowerBound])
-            let keyEnv = String(key[comma.upperBound...])
-            if service.isEmpty && keyEnv.isEmpty { continue }
-            if keyEnv == env { byService[service] = rate }
-        }
-        ratesByService = byService
-        defaultRate = rates["service:,env:"]
+            samplingPriority: decision.priority, decisionMaker: inheritedDecisionMaker ? nil : decision.decisionMaker,
+            agentRate: decision.mechanism == 1 ? decision.rate : nil, propagatedTags: root.pointee.propagatedTags)
     }
 
     // MARK: Encoding and the payload queue
@@ -439,7 +419,7 @@ final class Flusher: @unchecked Sendable {
             statistics.payloadsSent += 1
             statistics.chunksSent += UInt64(payload.chunks)
             statistics.spansSent += UInt64(payload.spans)
-            if let rates = parseRateByService(response.body) { updateRates(rates) }
+            if let rates = parseRateByService(response.body) { sampler.update(rateByService: rates) }
             return true
         case 413:
             // The agent's limit is lower than ours: halve ours for the payloads still to come.
@@ -471,17 +451,17 @@ final class Flusher: @unchecked Sendable {
     private var releaseChain: (pool: UnsafeMutablePointer<SlotPool>, first: SlotPointer, last: SlotPointer)?
 
     private func release(_ span: SlotPointer) {
-        var carrier = SpanSlot.clear(span)
-        enqueueRelease(span)
+        var carrier: SlotPointer? = span
         while let current = carrier {
+            // Bump the generation before clearing (not only at reuse), so that stale handles stop matching
+            // before the fields they might read are torn down.
+            current.generation.store(current.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
             carrier = SpanSlot.clear(current)
             enqueueRelease(current)
         }
     }
 
     @inline(__always) private func enqueueRelease(_ slot: SlotPointer) {
-        // Bumping the generation here (not only at reuse) makes stale handles fail their check immediately.
-        slot.generation.store(slot.generation.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
         let pool = slot.pointee.pool
         if let chain = releaseChain, chain.pool == pool {
             slot.pointee.next = chain.first
@@ -504,18 +484,5 @@ final class Flusher: @unchecked Sendable {
         guard !loggedOnce.contains(key) else { return }
         loggedOnce.insert(key)
         logger.warning("\(message())")
-    }
-}
-
-/// Deterministic trace sampling, shared by every Datadog tracer so that distributed services agree.
-enum Sampling {
-    static let knuthFactor: UInt64 = 1_111_111_111_111_111_111
-
-    /// Keeps the trace when `(traceIdLow * KNUTH) mod 2^64 <= rate * (2^64 - 1)`.
-    static func keeps(traceIdLow: UInt64, rate: Double) -> Bool {
-        if rate >= 1 { return true }
-        if rate <= 0 { return false }
-        let threshold = UInt64(rate * Double(UInt64.max))
-        return traceIdLow &* knuthFactor <= threshold
     }
 }

@@ -211,8 +211,21 @@ enum SpanSlot {
         }
     }
 
-    /// Drops everything a finished slot references (strings, tag entries) so it can be reused. Returns the overflow
-    /// chain, which the caller releases too. Called by the flusher only.
+    /// Initializes the string fields of a slot taken from its pool. Between `clear` and this call they hold no
+    /// value (a fresh slot from `initializeHeader` holds empty strings, which own nothing, so overwriting them
+    /// leaks nothing).
+    @inline(__always) static func initializeStrings(
+        _ slot: SlotPointer, name: String, service: String, resource: String, type: String
+    ) {
+        slot.pointer(to: \.name).unsafelyUnwrapped.initialize(to: name)
+        slot.pointer(to: \.service).unsafelyUnwrapped.initialize(to: service)
+        slot.pointer(to: \.resource).unsafelyUnwrapped.initialize(to: resource)
+        slot.pointer(to: \.type).unsafelyUnwrapped.initialize(to: type)
+    }
+
+    /// Drops everything a finished slot references (strings, tag entries) so it can be reused; its name, service,
+    /// resource and type are left deinitialized (see `initializeStrings`). Returns the overflow chain, which the
+    /// caller releases too. Called by the flusher only.
     static func clear(_ slot: SlotPointer) -> SlotPointer? {
         // Moving each entry out destroys it with concrete (inlined) releases; `deinitialize(count:)` would go
         // through the generic swift_arrayDestroy.
@@ -226,11 +239,11 @@ enum SpanSlot {
         slot.pointee.overflow = nil
         slot.pointee.metaCount = 0
         slot.pointee.metricCount = 0
-        slot.pointee.name = ""
-        slot.pointee.service = ""
-        slot.pointee.resource = ""
-        slot.pointee.type = ""
-        slot.pointee.origin = ""
+        slot.pointer(to: \.name).unsafelyUnwrapped.deinitialize(count: 1)
+        slot.pointer(to: \.service).unsafelyUnwrapped.deinitialize(count: 1)
+        slot.pointer(to: \.resource).unsafelyUnwrapped.deinitialize(count: 1)
+        slot.pointer(to: \.type).unsafelyUnwrapped.deinitialize(count: 1)
+        if !slot.pointee.origin.isEmpty { slot.pointee.origin = "" }
         if slot.pointee.propagatedTags != nil { slot.pointee.propagatedTags = nil }
         slot.pointee.parentSlot = nil
         slot.pointee.state = SlotState.free

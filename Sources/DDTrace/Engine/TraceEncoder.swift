@@ -24,6 +24,8 @@ struct ChunkDecoration {
     var decisionMaker: StaticString?
     /// `_dd.agent_psr`, when the decision used an agent rate.
     var agentRate: Double?
+    /// `_dd.p.*` tags inherited from an upstream service.
+    var propagatedTags: [String: String]?
 }
 
 /// Process-wide tags the encoder adds to spans.
@@ -198,6 +200,15 @@ final class TraceEncoder {
             }
             if span.pointee.traceIdHigh != 0 {
                 key("_dd.p.tid"); hex16(span.pointee.traceIdHigh); count += 1
+            }
+            if let propagated = decoration.propagatedTags {
+                for (tagKey, tagValue) in propagated where tagKey != "_dd.p.tid" {
+                    var tagKey = tagKey
+                    var tagValue = tagValue
+                    tagKey.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
+                    tagValue.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
+                    count += 1
+                }
             }
             raw(rootMeta); count += rootMetaCount
         }
