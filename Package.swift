@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(
             name: "DDTraceTests",
             dependencies: ["DDTrace", "CDDTraceShims"],
-            exclude: ["Support/decode_payloads.py", "Support/propagation_ddtrace.py", "Support/cross_process_ddtrace.py"],
+            exclude: ["Support/decode_payloads.py", "Support/propagation_ddtrace.py", "Support/cross_process_ddtrace.py", "Support/sampling_ddtrace.py"],
             swiftSettings: strictSettings
         ),
     ]

@@ -43,6 +43,11 @@ static inline __attribute__((always_inline)) int ddtrace_mpbuf_append(ddtrace_mp
     return ddtrace_mpbuf_append_slow(b, bytes, len);
 }
 
+/* The size in bytes of the msgpack object starting at data[0], or -1 if it is truncated or malformed (nesting
+ * deeper than 64 counts as malformed). Used to split an encoded payload at chunk boundaries when the agent
+ * answers 413; never reads past data[len - 1]. */
+long ddtrace_mp_object_size(const char *data, size_t len);
+
 /* Writes a map or array header with a 32-bit length at `offset` (always the 5-byte form), so that a count that
  * is only known after the elements were written can be patched in place. */
 static inline void ddtrace_mpbuf_patch_u32_header(ddtrace_mpbuf *b, size_t offset, unsigned char marker, uint32_t n) {

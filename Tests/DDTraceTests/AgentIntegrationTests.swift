@@ -230,6 +230,24 @@ struct AgentIntegrationTests {
         tracer.shutdown()
     }
 
+    @Test("finished spans of a trace whose root never finishes are sent after the stale-trace timeout")
+    func staleTrace() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true, staleTraceTimeout: .milliseconds(300)) {
+            $0.flushInterval = .milliseconds(100)
+        }
+        let leaked = tracer.startSpan("leaked.root")  // never finished, as an application bug would do
+        for _ in 0..<5 { tracer.startSpan("child", childOf: leaked).finish() }
+        let deadline = Date().addingTimeInterval(10)
+        while tracer.counters.spansSent < 5 && Date() < deadline { usleep(50_000) }
+        let spans = try agent.traces(token).flatMap { $0 }
+        #expect(spans.count == 5)
+        #expect(spans.allSatisfy { $0.parentId == leaked.spanId })
+        #expect(tracer.counters.staleTraceFlushes == 1)
+        tracer.shutdown()
+    }
+
     @Test("a disabled tracer records and sends nothing")
     func disabledTracer() throws {
         let agent = try TestAgent.shared()

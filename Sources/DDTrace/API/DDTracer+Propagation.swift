@@ -35,8 +35,8 @@ extension DDTracer {
         else {
             if context.samplingPriority == nil {
                 let decision = sampler.decide(
-                    traceIdLow: context.traceId.low, manual: unsetSamplingPriority, inherited: unsetSamplingPriority,
-                    service: "")
+                    root: nil, traceIdLow: context.traceId.low, manual: unsetSamplingPriority,
+                    inherited: unsetSamplingPriority, service: "")
                 record(decision, in: &context)
             }
             return context
@@ -44,8 +44,14 @@ extension DDTracer {
         var packed = root.presetDecision.load(ordering: .acquiring)
         if SamplingDecision(packed: packed, rate: 1) == nil {
             let decision = sampler.decide(
-                traceIdLow: root.pointee.traceIdLow, manual: span.pointee.samplingPriority,
+                root: root, traceIdLow: root.pointee.traceIdLow, manual: span.pointee.samplingPriority,
                 inherited: root.pointee.inheritedPriority, service: root.pointee.service)
+            // The rates travel with the decision for the flusher's `_dd.rule_psr`/`_dd.limit_psr`; they are written
+            // before the CAS publishes it (release), so the flusher's acquiring load sees them. (Two threads
+            // injecting for one trace at the same instant may leave the loser's rates: tags only, never the
+            // decision.)
+            root.pointee.presetRate = decision.rate
+            root.pointee.presetLimitRate = decision.limitRate ?? -1
             // First decision wins: another thread injecting for the same trace, or the flusher, may have made it.
             let (exchanged, original) = root.presetDecision.compareExchange(
                 expected: 0, desired: decision.packed, ordering: .acquiringAndReleasing)

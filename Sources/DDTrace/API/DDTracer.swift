@@ -30,10 +30,17 @@ public final class DDTracer: Sendable {
     private let usesTaskLocalProvider: Bool
     /// The HTTP header propagator, configured from `DD_TRACE_PROPAGATION_STYLE*` (see `inject`/`extract`).
     public let propagator: DDHTTPPropagator
+    /// Settings of the integrations (log correlation, HTTP tagging of Tracing spans), from `DD_LOGS_INJECTION`,
+    /// `DD_TRACE_HEADER_TAGS`, `DD_TRACE_HTTP_*` (see Sources/DDTrace/Integrations).
+
 
     /// Configuration problems found when the tracer was created (invalid environment values and what was used
     /// instead). Each was also logged once.
-    public var configurationDiagnostics: [DDConfigurationDiagnostic] { resolved.diagnostics + propagator.diagnostics }
+    public var configurationDiagnostics: [DDConfigurationDiagnostic] {
+        resolved.diagnostics + componentDiagnostics
+    }
+    /// Diagnostics of the components configured outside `DDTracerConfiguration.resolve()`.
+    private let componentDiagnostics: [DDConfigurationDiagnostic]
 
     /// Creates a tracer and starts its flusher thread.
     ///
@@ -53,27 +60,37 @@ public final class DDTracer: Sendable {
     /// `additionalHeaders` are sent with every request to the agent (tests use them for test-agent sessions).
     init(
         configuration: DDTracerConfiguration, contextProvider: any DDContextProvider = DDTaskLocalContextProvider(),
-        additionalHeaders: [(String, String)]
+        additionalHeaders: [(String, String)], staleTraceTimeout: Duration = Flusher.defaultStaleTraceTimeout
     ) throws(DDConfigurationError) {
         self.contextProvider = contextProvider
         self.usesTaskLocalProvider = contextProvider is DDTaskLocalContextProvider
         let propagator = DDHTTPPropagator(environment: configuration.environment)
+        let sampling = SamplingConfiguration(environment: configuration.environment)
         let resolved = try configuration.resolve()
-        if configuration.strict && !propagator.diagnostics.isEmpty {
-            throw DDConfigurationError(diagnostics: propagator.diagnostics)
+        let componentDiagnostics = propagator.diagnostics + sampling.diagnostics
+        if configuration.strict && !componentDiagnostics.isEmpty {
+            throw DDConfigurationError(diagnostics: componentDiagnostics)
         }
+        self.componentDiagnostics = componentDiagnostics
         self.propagator = propagator
         var logger = Logger(label: "dd-trace")
         logger.logLevel = resolved.debug ? .debug : .info
-        for diagnostic in resolved.diagnostics + propagator.diagnostics {
+        for diagnostic in resolved.diagnostics + componentDiagnostics {
             logger.warning("\(diagnostic)")
         }
+        var processTags = Dictionary(resolved.globalTags.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+        if let env = resolved.env { processTags["env"] = env }
+        if let version = resolved.version { processTags["version"] = version }
+        let sampler = TraceSampler(
+            env: resolved.env, defaultService: resolved.service, rules: sampling.traceSampler,
+            spanRules: sampling.spanSampler, processTags: processTags)
         self.resolved = resolved
         self.logger = logger
         let engine = UnsafeMutablePointer<EngineCore>.make(configuration: resolved)
         self.engine = EngineHandle(engine)
         flusher = Flusher(
-            engine: engine, configuration: resolved, logger: logger, additionalHeaders: additionalHeaders)
+            engine: engine, configuration: resolved, logger: logger, additionalHeaders: additionalHeaders,
+            sampler: sampler, staleTraceTimeout: staleTraceTimeout)
         if resolved.enabled {
             flusher.start()
         }
@@ -97,11 +114,14 @@ public final class DDTracer: Sendable {
 
     /// Creates a tracer from the environment (and `configuration`), installs it as `DDTracer.shared` and returns
     /// it. A previously installed tracer is shut down.
+    ///
+    /// - Parameter contextProvider: where the active span lives (see `DDTracer(configuration:contextProvider:)`).
     @discardableResult
-    public static func bootstrap(configuration: DDTracerConfiguration = DDTracerConfiguration()) throws(
-        DDConfigurationError
-    ) -> DDTracer {
-        let tracer = try DDTracer(configuration: configuration)
+    public static func bootstrap(
+        configuration: DDTracerConfiguration = DDTracerConfiguration(),
+        contextProvider: any DDContextProvider = DDTaskLocalContextProvider()
+    ) throws(DDConfigurationError) -> DDTracer {
+        let tracer = try DDTracer(configuration: configuration, contextProvider: contextProvider)
         let previous = sharedTracer.withLock { shared in
             let previous = shared
             shared = tracer
@@ -272,6 +292,16 @@ public final class DDTracer: Sendable {
         try await contextProvider.withActive(context.map { .context($0) }, isolation: isolation, body)
     }
 
+    // MARK: Trace filters
+
+    /// Sets the trace filters (ddtrace's `tracer.configure(trace_processors=[...])`): each finished trace chunk
+    /// goes through them in order on the flusher thread, each seeing the previous one's output, before it is
+    /// sampled and sent; a dropped chunk is counted in `counters.droppedByFilters`. Safe to call at any time,
+    /// with spans in flight: it applies from the next chunk.
+    public func configure(traceFilters: [any DDTraceFilter]) {
+        flusher.setFilters(traceFilters)
+    }
+
     // MARK: Flushing and shutdown
 
     /// Sends every trace finished so far and waits for the agent's answers (at most `timeout`).
@@ -345,11 +375,14 @@ public final class DDTracer: Sendable {
         counters.requestErrors = flusher.requestErrors
         counters.responseErrors = flusher.responseErrors
         counters.partialFlushes = flusher.partialFlushes
+        counters.staleTraceFlushes = flusher.staleTraceFlushes
         counters.droppedBufferFull = flusher.spansDroppedBufferFull
         counters.droppedSendFailed = flusher.spansDroppedSendFailed
         counters.droppedRejectedByAgent = flusher.spansDroppedRejected
         counters.droppedEncodingFailed = flusher.spansDroppedEncoding
         counters.spansSampledOut = flusher.spansSampledOut
+        counters.droppedByFilters = flusher.spansDroppedByFilters
+        counters.droppedBySampling = flusher.spansDroppedBySampling
         counters.flusherCPUNanoseconds = flusher.flusherCPUNanoseconds
         counters.usesIOUring = flusher.usesIOUring
         counters.lastError = flusher.lastError
@@ -386,6 +419,8 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
     public var responseErrors: UInt64 = 0
     /// Partial flushes of long traces.
     public var partialFlushes: UInt64 = 0
+    /// Partial flushes of traces whose finished spans waited over 60 s for an unfinished one (a leaked span).
+    public var staleTraceFlushes: UInt64 = 0
     /// Spans not recorded because the calling thread's span pool was exhausted (`DD_TRACE_SPAN_POOL_SIZE`).
     public var droppedPoolExhausted: UInt64 = 0
     /// Spans started after `shutdown()`, or finished after it.
@@ -402,6 +437,10 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
     public var droppedRejectedByAgent: UInt64 = 0
     /// Spans dropped because memory for encoding could not be allocated.
     public var droppedEncodingFailed: UInt64 = 0
+    /// Spans of chunks dropped by a trace filter, or removed from their chunk by one.
+    public var droppedByFilters: UInt64 = 0
+    /// Spans of traces rejected by a sampling rule with `"discard": true` (not sent at all).
+    public var droppedBySampling: UInt64 = 0
     /// Spans sent with a sampling priority <= 0 (the agent uses them for stats and drops them).
     public var spansSampledOut: UInt64 = 0
     /// CPU time used by the flusher thread.
@@ -415,7 +454,8 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
         "started=\(spansStarted) finished=\(spansFinished) sent=\(spansSent) chunks=\(chunksSent) "
             + "payloads=\(payloadsSent) bytes=\(bytesSent) dropped{pool=\(droppedPoolExhausted) "
             + "shutdown=\(droppedAfterShutdown) buffer=\(droppedBufferFull) send=\(droppedSendFailed) "
-            + "rejected=\(droppedRejectedByAgent) encoding=\(droppedEncodingFailed)} tagsDropped=\(tagsDroppedPoolExhausted) "
+            + "rejected=\(droppedRejectedByAgent) encoding=\(droppedEncodingFailed) filters=\(droppedByFilters) "
+            + "sampling=\(droppedBySampling)} tagsDropped=\(tagsDroppedPoolExhausted) "
             + "ringOverflows=\(ringOverflows) requestErrors=\(requestErrors) responseErrors=\(responseErrors) "
             + "transport=\(usesIOUring ? "io_uring" : "plain")"
     }

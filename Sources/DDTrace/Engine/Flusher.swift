@@ -36,11 +36,14 @@ struct FlusherStatistics: Sendable {
     var requestErrors: UInt64 = 0
     var responseErrors: UInt64 = 0
     var partialFlushes: UInt64 = 0
+    var staleTraceFlushes: UInt64 = 0
     var spansDroppedBufferFull: UInt64 = 0
     var spansDroppedSendFailed: UInt64 = 0
     var spansDroppedRejected: UInt64 = 0
     var spansDroppedEncoding: UInt64 = 0
     var spansSampledOut: UInt64 = 0
+    var spansDroppedByFilters: UInt64 = 0
+    var spansDroppedBySampling: UInt64 = 0
     var flusherCPUNanoseconds: UInt64 = 0
     var lastStatus: Int = 0
     var lastError: String = ""
@@ -62,6 +65,21 @@ final class Flusher: @unchecked Sendable {
     private var queuedBytes = 0
     private var statistics = FlusherStatistics()
     let sampler: TraceSampler
+    /// The user's trace filters (`configure(traceFilters:)`), handed over through a version counter so that the
+    /// flusher rebuilds its chain only when they change.
+    private let filters = Mutex<[any DDTraceFilter]>([])
+    private let filtersVersion = ManagedAtomic<Int>(0)
+    private var installedFiltersVersion = 0
+    private var filterChain = TraceFilterChain(filters: [])
+    /// Scratch for a chunk from which filters removed spans.
+    private var filtered: [SlotPointer] = []
+    /// Local roots whose traces have finished spans waiting for unfinished ones (with the root's generation, so a
+    /// recycled root is recognised). Scanned once per flush interval for stale traces.
+    private var pendingRoots: [(root: SlotPointer, generation: UInt32)] = []
+    /// Finished spans of a trace that still has an unfinished span are sent after this long, as a partial chunk,
+    /// so that a span leaked by the application cannot hold memory (or its trace's data) forever.
+    static let defaultStaleTraceTimeout: Duration = .seconds(60)
+    private let staleTraceTimeoutNanoseconds: Int64
     private var maxPayloadBytes: Int
     private var nextSendAt: Int64 = 0
     private var loggedOnce: Set<String> = []
@@ -100,13 +118,15 @@ final class Flusher: @unchecked Sendable {
 
     init(
         engine: UnsafeMutablePointer<EngineCore>, configuration: ResolvedConfiguration, logger: Logger,
-        additionalHeaders: [(String, String)]
+        additionalHeaders: [(String, String)], sampler: TraceSampler,
+        staleTraceTimeout: Duration = Flusher.defaultStaleTraceTimeout
     ) {
+        self.staleTraceTimeoutNanoseconds = staleTraceTimeout.nanoseconds
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
         self.maxPayloadBytes = configuration.maxPayloadBytes
-        self.sampler = TraceSampler(env: configuration.env, defaultService: configuration.service)
+        self.sampler = sampler
         self.sealThreshold = min(configuration.maxPayloadBytes, 1 << 20)
         agent = AgentClient(
             endpoint: configuration.agent, timeoutMilliseconds: configuration.agentTimeoutMilliseconds,
@@ -174,6 +194,7 @@ final class Flusher: @unchecked Sendable {
                 for request in pending { request.completion(result) }
             } else if now >= nextSendAt || !queue.isEmpty {
                 if now >= nextSendAt {
+                    flushStaleTraces(now: now)
                     sealPayload()
                     nextSendAt = now + configuration.flushIntervalNanoseconds
                     engine.pointee.wallClockOffset.store(ddtrace_realtime_ns() - ddtrace_monotonic_ns(), ordering: .relaxed)
@@ -230,6 +251,13 @@ final class Flusher: @unchecked Sendable {
             root.pointee.chunkHead = slot
         }
         root.pointee.chunkTail = slot
+        if root.pointee.chunkPending == 0 {
+            root.pointee.pendingSince = ddtrace_monotonic_ns()
+            if root.pointee.expected == 0 && slot.pointee.closingTotal == 0 {
+                // The trace has spans waiting for others that may never finish: watch it.
+                pendingRoots.append((root, root.generation.load(ordering: .relaxed)))
+            }
+        }
         root.pointee.chunkPending += 1
         root.pointee.received += 1
         if slot.pointee.closingTotal > 0 { root.pointee.expected = slot.pointee.closingTotal }
@@ -241,6 +269,24 @@ final class Flusher: @unchecked Sendable {
             statistics.partialFlushes += 1
             emit(root: root, complete: false)
         }
+    }
+
+    /// Sends, as partial chunks, the finished spans of traces that have waited longer than the stale-trace timeout
+    /// for an unfinished span (counted in `partialFlushes` and `staleTraceFlushes`).
+    private func flushStaleTraces(now: Int64) {
+        guard !pendingRoots.isEmpty else { return }
+        var stillPending: [(root: SlotPointer, generation: UInt32)] = []
+        for entry in pendingRoots {
+            let root = entry.root
+            guard root.holds(generation: entry.generation), root.pointee.chunkPending > 0 else { continue }
+            if now - root.pointee.pendingSince >= staleTraceTimeoutNanoseconds {
+                statistics.staleTraceFlushes += 1
+                emit(root: root, complete: false)
+            } else {
+                stillPending.append(entry)
+            }
+        }
+        pendingRoots = stillPending
     }
 
     /// Encodes the root's pending spans as one chunk and releases their slots. A local root that is not complete
@@ -257,8 +303,7 @@ final class Flusher: @unchecked Sendable {
         root.pointee.chunkTail = nil
         root.pointee.chunkPending = 0
         if !scratch.isEmpty {
-            let decoration = decide(root: root, spans: scratch)
-            append(scratch[...], decoration: decoration, origin: root.pointee.origin)
+            process(root: root)
         }
         for span in scratch where span != root {
             release(span)
@@ -271,6 +316,69 @@ final class Flusher: @unchecked Sendable {
         flushReleases()
     }
 
+    /// Runs the user's trace filters on the chunk in `scratch`, samples it, and encodes what is left.
+    private func process(root: SlotPointer) {
+        var extras: ChunkExtraTags?
+        var encodeFiltered = false
+        refreshFilters()
+        if !filterChain.isEmpty {
+            var view = DDFinishedTrace(
+                slots: scratch, localRoot: scratch.first == root ? root : nil, defaultService: configuration.service)
+            if filterChain.run(&view) == .drop {
+                statistics.spansDroppedByFilters += UInt64(scratch.count)
+                return
+            }
+            if view.hasEdits {
+                view.commit()
+                if !view.removedSpans.isEmpty {
+                    filtered.removeAll(keepingCapacity: true)
+                    view.keptSlots(into: &filtered)
+                    statistics.spansDroppedByFilters += UInt64(scratch.count - filtered.count)
+                    encodeFiltered = true
+                }
+                extras = view.extraTags
+            }
+        }
+        let spans = encodeFiltered ? filtered : scratch
+        guard !spans.isEmpty else { return }
+        let decoration = decide(root: root, spans: spans)
+        if root.pointee.decisionDiscard {
+            statistics.spansDroppedBySampling += UInt64(spans.count)
+            return
+        }
+        if decoration.samplingPriority <= 0, let spanRules = sampler.spanRules {
+            // Single-span sampling: keep selected spans of a dropped trace (the agent keeps spans carrying
+            // `_dd.span_sampling.mechanism` even though their chunk has priority <= 0).
+            for span in spans {
+                _ = spanRules.tagIfSampled(span, defaultService: configuration.service, leftover: { key, value in
+                    if extras == nil { extras = ChunkExtraTags() }
+                    extras!.metrics[span, default: []].append((key, value))
+                })
+            }
+        }
+        append(spans[...], decoration: decoration, origin: root.pointee.origin, extras: extras)
+    }
+
+    // MARK: Trace filters
+
+    /// Installs the filters `configure(traceFilters:)` set, if they changed since the last chunk.
+    private func refreshFilters() {
+        let version = filtersVersion.load(ordering: .acquiring)
+        guard version != installedFiltersVersion else { return }
+        installedFiltersVersion = version
+        let logger = self.logger
+        // The chain reports each filter's first error only: logged once, as the issue asks.
+        filterChain = TraceFilterChain(filters: filters.withLock { $0 }) { position, filter, error in
+            logger.warning("trace filter #\(position) (\(type(of: filter))) threw \(error); its chunk was kept as it was")
+        }
+    }
+
+    /// Replaces the trace filters; takes effect from the next chunk. Any thread.
+    func setFilters(_ newFilters: [any DDTraceFilter]) {
+        filters.withLock { $0 = newFilters }
+        filtersVersion.wrappingIncrement(ordering: .releasing)
+    }
+
     // MARK: Sampling
 
     private func decide(root: SlotPointer, spans: [SlotPointer]) -> ChunkDecoration {
@@ -278,9 +386,12 @@ final class Flusher: @unchecked Sendable {
             let decision: SamplingDecision
             if let preset = SamplingDecision(packed: root.presetDecision.load(ordering: .acquiring), rate: 1) {
                 // Decided at the first inject: downstream services received this one, so keep it.
-                decision = SamplingDecision(
+                var recorded = SamplingDecision(
                     priority: preset.priority, mechanism: preset.mechanism,
-                    rate: sampler.agentRate(service: root.pointee.service) ?? 1)
+                    rate: preset.mechanism == 1
+                        ? (sampler.agentRate(service: root.pointee.service) ?? 1) : root.pointee.presetRate)
+                recorded.limitRate = root.pointee.presetLimitRate >= 0 ? root.pointee.presetLimitRate : nil
+                decision = recorded
             } else {
                 // A manual decision on any span of the chunk counts (the local root's own wins).
                 var manual = unsetSamplingPriority
@@ -288,8 +399,8 @@ final class Flusher: @unchecked Sendable {
                     manual = span.pointee.samplingPriority
                 }
                 decision = sampler.decide(
-                    traceIdLow: root.pointee.traceIdLow, manual: manual, inherited: root.pointee.inheritedPriority,
-                    service: root.pointee.service)
+                    root: root, traceIdLow: root.pointee.traceIdLow, manual: manual,
+                    inherited: root.pointee.inheritedPriority, service: root.pointee.service)
             }
             // Publish it so that a later inject for this trace propagates the same decision; if an inject won
             // the race, its decision is the one downstream services saw.
@@ -299,24 +410,31 @@ final class Flusher: @unchecked Sendable {
             root.pointee.decidedPriority = final.priority
             root.pointee.decisionMechanism = final.mechanism
             root.pointee.decisionRate = final.rate
+            root.pointee.decisionLimitRate = exchanged ? (decision.limitRate ?? -1) : -1
+            root.pointee.decisionDiscard = exchanged && decision.discard
         }
-        let decision = SamplingDecision(
+        var decision = SamplingDecision(
             priority: root.pointee.decidedPriority, mechanism: root.pointee.decisionMechanism,
             rate: root.pointee.decisionRate)
+        decision.limitRate = root.pointee.decisionLimitRate >= 0 ? root.pointee.decisionLimitRate : nil
         if decision.priority <= 0 { statistics.spansSampledOut += UInt64(spans.count) }
         // An upstream decision maker is kept, never overwritten (dd-trace-py).
         let inheritedDecisionMaker = root.pointee.propagatedTags?["_dd.p.dm"] != nil
+        let byRule = decision.mechanism == 3 || decision.mechanism == 11 || decision.mechanism == 12
         return ChunkDecoration(
             samplingPriority: decision.priority, decisionMaker: inheritedDecisionMaker ? nil : decision.decisionMaker,
-            agentRate: decision.mechanism == 1 ? decision.rate : nil, propagatedTags: root.pointee.propagatedTags)
+            agentRate: decision.mechanism == 1 ? decision.rate : nil, ruleRate: byRule ? decision.rate : nil,
+            limitRate: byRule ? decision.limitRate : nil, propagatedTags: root.pointee.propagatedTags)
     }
 
     // MARK: Encoding and the payload queue
 
-    private func append(_ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String) {
+    private func append(
+        _ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String, extras: ChunkExtraTags? = nil
+    ) {
         let offset = engine.pointee.wallClockOffset.load(ordering: .relaxed)
         let before = (size: encoder.size, chunks: encoder.chunkCount, spans: encoder.spanCount)
-        encoder.appendChunk(spans, decoration: decoration, origin: origin, wallClockOffset: offset)
+        encoder.appendChunk(spans, decoration: decoration, origin: origin, extras: extras, wallClockOffset: offset)
         if encoder.failed {
             encoder.truncate(to: before.size, chunkCount: before.chunks, spanCount: before.spans)
             statistics.spansDroppedEncoding += UInt64(spans.count)
@@ -332,11 +450,11 @@ final class Flusher: @unchecked Sendable {
         encoder.truncate(to: before.size, chunkCount: before.chunks, spanCount: before.spans)
         if before.chunks > 0 {
             sealPayload()
-            append(spans, decoration: decoration, origin: origin)
+            append(spans, decoration: decoration, origin: origin, extras: extras)
         } else if spans.count > 1 {
             let middle = spans.startIndex + spans.count / 2
-            append(spans[spans.startIndex..<middle], decoration: decoration, origin: origin)
-            append(spans[middle...], decoration: decoration, origin: origin)
+            append(spans[spans.startIndex..<middle], decoration: decoration, origin: origin, extras: extras)
+            append(spans[middle...], decoration: decoration, origin: origin, extras: extras)
         } else {
             statistics.spansDroppedRejected += 1
             logOnce("span-too-large", "a single span is larger than the maximum payload size (\(maxPayloadBytes) bytes); it was dropped")
@@ -391,6 +509,19 @@ final class Flusher: @unchecked Sendable {
             switch outcome {
             case .success(let response):
                 statistics.lastStatus = response.status
+                if response.status == 413 {
+                    // The agent's limit is lower than ours: lower ours for what comes next, and resend this
+                    // payload as two halves split at a chunk boundary.
+                    maxPayloadBytes = max(64 << 10, maxPayloadBytes / 2)
+                    statistics.responseErrors += 1
+                    logOnce("status-413", "the agent refused a payload as too large (413); splitting payloads")
+                    if let halves = split(queue[index]) {
+                        recycle(queue[index])
+                        queue.replaceSubrange(index...index, with: [halves.0, halves.1])
+                        queuedBytes += halves.0.size + halves.1.size
+                        continue
+                    }
+                }
                 if handle(response: response, payload: queue[index]) {
                     recycle(queue.remove(at: index))
                     continue
@@ -411,6 +542,51 @@ final class Flusher: @unchecked Sendable {
         }
     }
 
+    /// Splits an encoded payload into two at the chunk boundary nearest its middle, or returns nil for a payload of
+    /// one chunk (which is then dropped as rejected: a single trace chunk above the agent's limit).
+    private func split(_ payload: QueuedPayload) -> (QueuedPayload, QueuedPayload)? {
+        guard payload.chunks >= 2 else { return nil }
+        let bytes = payload.bytes
+        let base = bytes.baseAddress!.assumingMemoryBound(to: CChar.self)
+        var offsets: [Int] = []  // start of each chunk
+        var spansPerChunk: [Int] = []
+        var offset = TraceEncoder.payloadHeaderSize
+        while offset < bytes.count {
+            let size = ddtrace_mp_object_size(base + offset, bytes.count - offset)
+            guard size > 0 else { return nil }
+            offsets.append(offset)
+            spansPerChunk.append(Self.arrayCount(bytes, at: offset))
+            offset += size
+        }
+        guard offsets.count == payload.chunks else { return nil }
+        let middle = offsets.count / 2
+        func make(_ range: Range<Int>) -> QueuedPayload {
+            let buffer = spareBuffers.popLast() ?? Self.makeBuffer()
+            buffer.pointee.size = 0
+            let start = offsets[range.lowerBound]
+            let end = range.upperBound < offsets.count ? offsets[range.upperBound] : bytes.count
+            var header: (UInt8, UInt8, UInt8, UInt8, UInt8) = (0xdd, 0, 0, 0, 0)
+            withUnsafeBytes(of: &header) { _ = ddtrace_mp_raw(buffer, $0.baseAddress, 5) }
+            ddtrace_mpbuf_patch_u32_header(buffer, 0, 0xdd, UInt32(range.count))
+            _ = ddtrace_mp_raw(buffer, base + start, end - start)
+            return QueuedPayload(
+                buffer: buffer, chunks: range.count, spans: spansPerChunk[range].reduce(0, +), attempts: 0)
+        }
+        return (make(0..<middle), make(middle..<offsets.count))
+    }
+
+    /// The element count of the msgpack array header at `offset`.
+    private static func arrayCount(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int {
+        let marker = bytes[offset]
+        switch marker {
+        case 0x90...0x9f: return Int(marker & 0x0f)
+        case 0xdc: return Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2])
+        case 0xdd:
+            return (1...4).reduce(0) { $0 << 8 | Int(bytes[offset + $1]) }
+        default: return 0
+        }
+    }
+
     /// Interprets an agent response. Returns true when the payload is done with (sent or dropped for good).
     private func handle(response: AgentResponse, payload: QueuedPayload) -> Bool {
         switch response.status {
@@ -421,10 +597,6 @@ final class Flusher: @unchecked Sendable {
             statistics.spansSent += UInt64(payload.spans)
             if let rates = parseRateByService(response.body) { sampler.update(rateByService: rates) }
             return true
-        case 413:
-            // The agent's limit is lower than ours: halve ours for the payloads still to come.
-            maxPayloadBytes = max(64 << 10, maxPayloadBytes / 2)
-            fallthrough
         case 400..<500 where response.status != 408 && response.status != 429:
             statistics.responseErrors += 1
             statistics.spansDroppedRejected += UInt64(payload.spans)

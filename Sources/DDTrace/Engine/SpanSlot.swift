@@ -114,8 +114,17 @@ struct SlotHeader {
     var decidedPriority: Int8
     var decisionMechanism: Int8
     var decisionRate: Double
+    /// `_dd.limit_psr` of the decision (-1: none), and whether a rule asked to discard the trace.
+    var decisionLimitRate: Double
+    var decisionDiscard: Bool
+    /// Rates recorded with an inject-time decision (`presetDecision`), written by the injecting thread before it
+    /// publishes the decision.
+    var presetRate: Double
+    var presetLimitRate: Double
     /// The root span itself was already encoded by a partial flush; the slot is kept for its counters.
     var rootSent: Bool
+    /// When the oldest span still pending in this root's chunk list arrived (monotonic ns), for stale traces.
+    var pendingSince: Int64
 }
 
 /// The packed per-trace counters of a local root: `[generation:20 | created:22 | open:22]`.
@@ -198,7 +207,8 @@ enum SpanSlot {
                 inheritedPriority: unsetSamplingPriority, name: "", service: "",
                 resource: "", type: "", origin: "", propagatedTags: nil, chunkHead: nil, chunkTail: nil, chunkNext: nil,
                 chunkPending: 0, received: 0, expected: 0, decidedPriority: unsetSamplingPriority,
-                decisionMechanism: 0, decisionRate: 0, rootSent: false))
+                decisionMechanism: 0, decisionRate: 0, decisionLimitRate: -1, decisionDiscard: false, presetRate: 1,
+                presetLimitRate: -1, rootSent: false, pendingSince: 0))
     }
 
     /// Prefetches the cache lines of a slot the caller is about to use: its header and its first tag lines.

@@ -24,6 +24,9 @@ struct ChunkDecoration {
     var decisionMaker: StaticString?
     /// `_dd.agent_psr`, when the decision used an agent rate.
     var agentRate: Double?
+    /// `_dd.rule_psr` and `_dd.limit_psr`, when a sampling rule decided.
+    var ruleRate: Double? = nil
+    var limitRate: Double? = nil
     /// `_dd.p.*` tags inherited from an upstream service.
     var propagatedTags: [String: String]?
 }
@@ -115,15 +118,19 @@ final class TraceEncoder {
 
     /// Appends one chunk. `origin` is the trace's `_dd.origin`, written on every span as the reference tracers
     /// do; `wallClockOffset` converts the spans' monotonic times to Unix time.
+    /// `extras` holds tags that trace filters or span sampling added beyond a span's slot capacity.
     func appendChunk(
-        _ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String, wallClockOffset: Int64
+        _ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String, extras: ChunkExtraTags? = nil,
+        wallClockOffset: Int64
     ) {
         ddtrace_mp_array(buffer, spans.count)
         var originBytes = origin
         originBytes.withUTF8 { origin in
             var first = true
             for span in spans {
-                appendSpan(span, chunkFirst: first ? decoration : nil, origin: origin, wallClockOffset: wallClockOffset)
+                appendSpan(
+                    span, chunkFirst: first ? decoration : nil, origin: origin, extras: extras,
+                    wallClockOffset: wallClockOffset)
                 first = false
             }
         }
@@ -142,7 +149,7 @@ final class TraceEncoder {
 
     private func appendSpan(
         _ span: SlotPointer, chunkFirst decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>,
-        wallClockOffset: Int64
+        extras: ChunkExtraTags?, wallClockOffset: Int64
     ) {
         ddtrace_mp_map(buffer, 12)
         key("service")
@@ -164,11 +171,14 @@ final class TraceEncoder {
             span.pointee.startMonotonic &+ wallClockOffset, max(0, span.pointee.endMonotonic &- span.pointee.startMonotonic),
             span.pointee.error)
         key("type"); string(span.pointer(to: \.type).unsafelyUnwrapped)
-        key("meta"); appendMeta(span, decoration: decoration, origin: origin)
-        key("metrics"); appendMetrics(span, decoration: decoration)
+        key("meta"); appendMeta(span, decoration: decoration, origin: origin, extras: extras?.meta[span])
+        key("metrics"); appendMetrics(span, decoration: decoration, extras: extras?.metrics[span])
     }
 
-    private func appendMeta(_ span: SlotPointer, decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>) {
+    private func appendMeta(
+        _ span: SlotPointer, decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>,
+        extras: [(key: String, value: String)]?
+    ) {
         let header = beginHeader(0xdf)
         var count: UInt32 = 0
         var carrier: SlotPointer? = span
@@ -181,12 +191,15 @@ final class TraceEncoder {
             count += UInt32(current.pointee.metaCount)
             carrier = current.pointee.overflow
         }
+        for (extraKey, extraValue) in extras ?? [] {
+            packString(extraKey); packString(extraValue); count += 1
+        }
         // Process-wide tags, unless the span set the same key itself.
         let hasUserMeta = count > 0
-        for tag in processMeta where !(hasUserMeta && spanHasMeta(span, tag.key)) {
+        for tag in processMeta where !(hasUserMeta && spanHasMeta(span, tag.key, extras: extras)) {
             raw(tag.encoded); count += 1
         }
-        if let versionTag, !(hasUserMeta && spanHasMeta(span, versionTag.key)),
+        if let versionTag, !(hasUserMeta && spanHasMeta(span, versionTag.key, extras: extras)),
             span.pointee.service.isEmpty || span.pointee.service == defaultService
         {
             raw(versionTag.encoded); count += 1
@@ -203,11 +216,7 @@ final class TraceEncoder {
             }
             if let propagated = decoration.propagatedTags {
                 for (tagKey, tagValue) in propagated where tagKey != "_dd.p.tid" {
-                    var tagKey = tagKey
-                    var tagValue = tagValue
-                    tagKey.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
-                    tagValue.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
-                    count += 1
+                    packString(tagKey); packString(tagValue); count += 1
                 }
             }
             raw(rootMeta); count += rootMetaCount
@@ -215,7 +224,9 @@ final class TraceEncoder {
         ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
 
-    private func appendMetrics(_ span: SlotPointer, decoration: ChunkDecoration?) {
+    private func appendMetrics(
+        _ span: SlotPointer, decoration: ChunkDecoration?, extras: [(key: String, value: Double)]?
+    ) {
         let header = beginHeader(0xdf)
         var count: UInt32 = 0
         var carrier: SlotPointer? = span
@@ -228,19 +239,30 @@ final class TraceEncoder {
             count += UInt32(current.pointee.metricCount)
             carrier = current.pointee.overflow
         }
+        for (extraKey, extraValue) in extras ?? [] {
+            packString(extraKey); ddtrace_mp_double(buffer, extraValue); count += 1
+        }
         if let decoration {
             key("_sampling_priority_v1"); ddtrace_mp_double(buffer, Double(decoration.samplingPriority)); count += 1
             if let rate = decoration.agentRate {
                 key("_dd.agent_psr"); ddtrace_mp_double(buffer, rate); count += 1
+            }
+            if let rate = decoration.ruleRate {
+                key("_dd.rule_psr"); ddtrace_mp_double(buffer, rate); count += 1
+            }
+            if let rate = decoration.limitRate {
+                key("_dd.limit_psr"); ddtrace_mp_double(buffer, rate); count += 1
             }
             raw(processIdMetric); count += 1
         }
         ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
 
-    /// Whether the span (or its overflow slots) has a meta tag with these key bytes.
-    private func spanHasMeta(_ span: SlotPointer, _ key: [UInt8]) -> Bool {
-        key.withUnsafeBufferPointer { wanted in
+    /// Whether the span (or its overflow slots, or the chunk's extra tags for it) has a meta tag with these key
+    /// bytes.
+    private func spanHasMeta(_ span: SlotPointer, _ key: [UInt8], extras: [(key: String, value: String)]?) -> Bool {
+        if let extras, extras.contains(where: { Array($0.key.utf8) == key }) { return true }
+        return key.withUnsafeBufferPointer { wanted in
             var carrier: SlotPointer? = span
             while let current = carrier {
                 let entries = current.metaEntries
@@ -275,6 +297,12 @@ final class TraceEncoder {
     /// or a retain (the flusher owns the slot at this point).
     @inline(__always) private func string(_ text: UnsafeMutablePointer<String>) {
         text.pointee.withUTF8 { bytes in _ = ddtrace_mp_string(buffer, bytes.baseAddress, bytes.count) }
+    }
+
+    /// Writes a transient string (not stored in a slot).
+    private func packString(_ text: String) {
+        var text = text
+        text.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
     }
 
     @inline(__always) private func raw(_ bytes: [UInt8]) {

@@ -1,8 +1,10 @@
 // Trace sampling decisions: made once per trace, at the first inject or when the trace's first chunk is flushed.
 //
 // Precedence, as in the reference tracers: a manual decision (USER_KEEP / USER_REJECT) wins; then a decision
-// inherited from an upstream service, adopted as it is; then the agent's rate for the root's service and env
-// (from `rate_by_service`, deterministic by trace id so that every service agrees); then keep.
+// inherited from an upstream service, adopted as it is; then the first matching sampling rule
+// (`DD_TRACE_SAMPLING_RULES`, `DD_TRACE_SAMPLE_RATE`; USER_KEEP/USER_REJECT, rate-limited by
+// `DD_TRACE_RATE_LIMIT`); then the agent's rate for the root's service and env (from `rate_by_service`,
+// deterministic by trace id so that every service agrees); then keep.
 //
 // The agent's rates are written by the flusher and read by app threads (at inject) through an atomic reference
 // to an immutable snapshot, so a reader never takes a lock.
@@ -14,8 +16,12 @@ struct SamplingDecision: Equatable {
     var priority: Int8
     /// The `_dd.p.dm` mechanism: 0 default, 1 agent rate, 4 manual; -1 for an inherited decision.
     var mechanism: Int8
-    /// The agent rate used (mechanism 1).
+    /// The agent rate (mechanism 1) or the rule's rate (3, 11, 12) used.
     var rate: Double
+    /// The rate limiter's effective rate, when a rule matched and the limiter was consulted (`_dd.limit_psr`).
+    var limitRate: Double?
+    /// A matching rule asked for rejected traces to be discarded rather than sent with USER_REJECT.
+    var discard = false
 
     static let inheritedMechanism: Int8 = -1
 
@@ -26,7 +32,10 @@ struct SamplingDecision: Equatable {
         switch mechanism {
         case 0: return "-0"
         case 1: return "-1"
+        case 3: return "-3"
         case 4: return "-4"
+        case 11: return "-11"
+        case 12: return "-12"
         default: return nil
         }
     }
@@ -64,10 +73,22 @@ final class TraceSampler: Sendable {
     private let rates = ManagedAtomic(Rates(byService: [:], defaultRate: nil))
     private let env: String
     let defaultService: String
+    /// `DD_TRACE_SAMPLING_RULES` / `DD_TRACE_SAMPLE_RATE` with the `DD_TRACE_RATE_LIMIT` limiter, if any rule.
+    let rules: TraceRuleSampler?
+    /// `DD_SPAN_SAMPLING_RULES`, applied to spans of dropped traces.
+    let spanRules: SpanSamplingRules?
+    /// Tags the encoder puts on every span (`env`, `version`, `DD_TAGS`): rules can match them, as in ddtrace.
+    let processTags: [String: String]
 
-    init(env: String?, defaultService: String) {
+    init(
+        env: String?, defaultService: String, rules: TraceRuleSampler? = nil, spanRules: SpanSamplingRules? = nil,
+        processTags: [String: String] = [:]
+    ) {
         self.env = env ?? ""
         self.defaultService = defaultService
+        self.rules = rules
+        self.spanRules = spanRules
+        self.processTags = processTags
     }
 
     /// Takes the agent's `rate_by_service`: keys are exactly `service:<service>,env:<env>`, and `service:,env:`
@@ -89,13 +110,26 @@ final class TraceSampler: Sendable {
         return current.byService[service.isEmpty ? defaultService : service] ?? current.defaultRate
     }
 
-    /// Decides for a trace. `manual` and `inherited` are `unsetSamplingPriority` when absent.
-    func decide(traceIdLow: UInt64, manual: Int8, inherited: Int8, service: String) -> SamplingDecision {
+    /// Decides for a trace whose local root is `root` (nil for a context without a local span: no rule can
+    /// match it). `manual` and `inherited` are `unsetSamplingPriority` when absent.
+    func decide(root: SlotPointer?, traceIdLow: UInt64, manual: Int8, inherited: Int8, service: String)
+        -> SamplingDecision
+    {
         if manual != unsetSamplingPriority {
             return SamplingDecision(priority: manual, mechanism: 4)
         }
         if inherited != unsetSamplingPriority {
             return SamplingDecision(priority: inherited, mechanism: SamplingDecision.inheritedMechanism)
+        }
+        if let rules, let root,
+            let matched = rules.decide(
+                SlotSamplingSubject(slot: root, defaultService: defaultService, processTags: processTags),
+                traceIdLow: traceIdLow)
+        {
+            var decision = SamplingDecision(priority: matched.priority, mechanism: matched.mechanism, rate: matched.ruleRate)
+            decision.limitRate = matched.limitRate
+            decision.discard = matched.discard
+            return decision
         }
         if let rate = agentRate(service: service) {
             return SamplingDecision(

@@ -52,7 +52,8 @@ enum B3Headers {
     /// sampling state (`b3: 0`) has no trace to continue and yields nil.
     static func extractSingle(from carrier: some DDHeaderCarrier) -> DDTraceContext? {
         guard let header = carrier.header(named: single), !header.isEmpty else { return nil }
-        let parts = header.split(separator: "-", maxSplits: 3, omittingEmptySubsequences: false)
+        let parts = header.utf8.split(separator: UInt8(ascii: "-"), maxSplits: 3, omittingEmptySubsequences: false)
+            .map { Substring($0) }
         guard parts.count >= 2 else { return nil }
         var priority: DDSamplingPriority?
         if parts.count >= 3 {

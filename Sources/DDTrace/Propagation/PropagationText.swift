@@ -116,6 +116,20 @@ enum PropagationText {
         return bytes[first...last]
     }
 
+    /// Python's `str.strip()`: ASCII whitespace is trimmed on the UTF-8 bytes; only text that starts or ends with
+    /// a non-ASCII character (possibly Unicode whitespace) takes the slower `Character` path.
+    static func trimmed(_ text: Substring) -> Substring {
+        let utf8 = text.utf8
+        guard let first = utf8.firstIndex(where: { !isWhitespace($0) }),
+            let last = utf8.lastIndex(where: { !isWhitespace($0) }), utf8[first] < 0x80, utf8[last] < 0x80
+        else { return SettingText.trim(text) }
+        return Substring(utf8[first...last])
+    }
+
+    static func hasPrefix(_ text: Substring, _ prefix: String) -> Bool {
+        text.utf8.starts(with: prefix.utf8)
+    }
+
     static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || (0x09...0x0D).contains(byte)
     }

@@ -15,27 +15,33 @@ enum TagSet {
         static let injectMaxSize = Failure(reason: "inject_max_size")
     }
 
-    static func isKeyCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        (33...126).contains(scalar.value) && scalar != "," && scalar != "="
+    /// Works on UTF-8 bytes: every valid character is ASCII, so a byte of a multi-byte character is invalid just
+    /// as the character is.
+    static func isKeyByte(_ byte: UInt8) -> Bool {
+        (33...126).contains(byte) && byte != UInt8(ascii: ",") && byte != UInt8(ascii: "=")
     }
 
-    static func isValueCharacter(_ scalar: Unicode.Scalar) -> Bool {
-        scalar == " " || scalar == "=" || isKeyCharacter(scalar)
+    static func isValueByte(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "=") || isKeyByte(byte)
     }
 
     /// Parses a header value in one pass, as `decode_tagset_string` does. Duplicate keys: the last one wins.
     static func decode(_ text: String, maxLength: Int) -> Result<[String: String], Failure> {
         // dd-trace-py compares the length in code points before looking at the content.
-        guard text.unicodeScalars.count <= maxLength else { return .failure(.extractMaxSize) }
-        var items = text.unicodeScalars.split(separator: ",", omittingEmptySubsequences: false)
+        guard text.utf8.count <= maxLength || text.unicodeScalars.count <= maxLength else {
+            return .failure(.extractMaxSize)
+        }
+        var items = text.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
         // The parser accepts one trailing comma after a complete pair (it ends with no key pending).
         if items.count > 1, items.last?.isEmpty == true { items.removeLast() }
         var tags: [String: String] = [:]
         for item in items {
-            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else { return .failure(.decodingError) }
+            guard let equals = item.firstIndex(of: UInt8(ascii: "=")), equals != item.startIndex else {
+                return .failure(.decodingError)
+            }
             let key = item[..<equals]
             let value = trimmingSpaces(item[item.index(after: equals)...])
-            guard key.allSatisfy(isKeyCharacter), !value.isEmpty, value.allSatisfy(isValueCharacter) else {
+            guard key.allSatisfy(isKeyByte), !value.isEmpty, value.allSatisfy(isValueByte) else {
                 return .failure(.decodingError)
             }
             tags[String(Substring(key))] = String(Substring(value))
@@ -46,29 +52,29 @@ enum TagSet {
     /// Joins `tags` in order, as `encode_tagset_values` does: the first invalid pair or the first pair that would
     /// pass `maxLength` fails the whole header.
     static func encode(_ tags: [(key: String, value: String)], maxLength: Int) -> Result<String, Failure> {
-        var encoded = ""
-        var length = 0
+        var encoded: [UInt8] = []
         for (key, value) in tags {
-            let key = trimmingSpaces(Substring(key).unicodeScalars)
-            let value = trimmingSpaces(Substring(value).unicodeScalars)
-            guard !key.isEmpty, key.allSatisfy(isKeyCharacter), !value.isEmpty, value.allSatisfy(isValueCharacter)
-            else { return .failure(.encodingError) }
-            // Valid pairs are ASCII, so counting scalars counts bytes.
-            let itemLength = key.count + 1 + value.count + (length == 0 ? 0 : 1)
-            guard length + itemLength <= maxLength else { return .failure(.injectMaxSize) }
-            if length > 0 { encoded.append(",") }
-            encoded.unicodeScalars.append(contentsOf: key)
-            encoded.append("=")
-            encoded.unicodeScalars.append(contentsOf: value)
-            length += itemLength
+            let key = trimmingSpaces(key.utf8[...])
+            let value = trimmingSpaces(value.utf8[...])
+            guard !key.isEmpty, key.allSatisfy(isKeyByte), !value.isEmpty, value.allSatisfy(isValueByte) else {
+                return .failure(.encodingError)
+            }
+            // Valid pairs are ASCII, so bytes are characters.
+            let itemLength = key.count + 1 + value.count + (encoded.isEmpty ? 0 : 1)
+            guard encoded.count + itemLength <= maxLength else { return .failure(.injectMaxSize) }
+            if !encoded.isEmpty { encoded.append(UInt8(ascii: ",")) }
+            encoded.append(contentsOf: key)
+            encoded.append(UInt8(ascii: "="))
+            encoded.append(contentsOf: value)
         }
-        return .success(encoded)
+        return .success(String(decoding: encoded, as: UTF8.self))
     }
 
     /// Python's `.strip(" ")`: spaces only, not other whitespace.
-    private static func trimmingSpaces(_ scalars: Substring.UnicodeScalarView) -> Substring.UnicodeScalarView {
-        guard let first = scalars.firstIndex(where: { $0 != " " }), let last = scalars.lastIndex(where: { $0 != " " })
-        else { return scalars[scalars.endIndex...] }
-        return scalars[first...last]
+    private static func trimmingSpaces<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {
+        guard let first = bytes.firstIndex(where: { $0 != UInt8(ascii: " ") }),
+            let last = bytes.lastIndex(where: { $0 != UInt8(ascii: " ") })
+        else { return bytes[bytes.endIndex...] }
+        return bytes[first...last]
     }
 }

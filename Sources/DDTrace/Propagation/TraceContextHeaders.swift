@@ -10,7 +10,7 @@ enum TraceContextHeaders {
         let parent = "00-\(PropagationText.hex32(context.traceId))-\(PropagationText.hex16(context.spanId))-"
         carrier.setHeader(traceparent, parent + (sampled ? "01" : "00"))
         let members = Tracestate.membersAfterLimits(
-            context.tracestateOtherVendors + [Tracestate.datadogMember(of: context)].compactMap { $0 })
+            (context.tracestateOtherVendors + [Tracestate.datadogMember(of: context)].compactMap { $0 }).map { $0[...] })
         // dd-trace-py would send an empty `tracestate`; an absent header means the same and costs nothing.
         if !members.isEmpty { carrier.setHeader(tracestate, members.joined(separator: ",")) }
     }
@@ -33,10 +33,10 @@ enum TraceContextHeaders {
     /// `tracestate` with characters outside 0x20–0x7E is ignored whole; an unreadable `dd=` member is ignored
     /// but the other members are still kept.
     private static func apply(tracestate header: String, sampled: Bool, to context: inout DDTraceContext) {
-        let members = Tracestate.membersAfterLimits(header.split(separator: ",", omittingEmptySubsequences: false))
+        let members = Tracestate.membersAfterLimits(header: header)
         guard members.allSatisfy(PropagationText.isPrintableASCII) else { return }
-        context.tracestateOtherVendors = members.filter { !$0.hasPrefix(Tracestate.datadogKey) }
-        guard let member = members.first(where: { $0.hasPrefix(Tracestate.datadogKey) }),
+        context.tracestateOtherVendors = members.filter { !PropagationText.hasPrefix($0[...], Tracestate.datadogKey) }
+        guard let member = members.first(where: { PropagationText.hasPrefix($0[...], Tracestate.datadogKey) }),
             let datadog = Tracestate.DatadogMember(member.dropFirst(Tracestate.datadogKey.count))
         else { return }
         context.origin = datadog.origin
@@ -65,8 +65,7 @@ struct Traceparent {
     let sampled: Bool
 
     init?(_ header: String) {
-        let text = SettingText.trim(header).utf8
-        let bytes = Array(text)
+        let bytes = Array(PropagationText.trimmed(header[...]).utf8)
         guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"),
             bytes[52] == UInt8(ascii: "-"),
             let version = PropagationText.lowercaseHex(bytes[0..<2], count: 2),

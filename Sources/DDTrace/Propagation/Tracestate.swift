@@ -16,19 +16,30 @@ enum Tracestate {
     /// last `ot=` member first (protected); keeps at most 32 members, dropping members over 128 characters
     /// first; then packs whole members into 512 bytes (the first protected member always stays, a member over
     /// 128 characters that does not fit is skipped, any other that does not fit ends the list).
-    static func membersAfterLimits<Member: StringProtocol>(_ raw: [Member]) -> [String] {
-        let members = raw.map { String(SettingText.trim($0)) }.filter { !$0.isEmpty }
-        let protected = [datadogKey, otelKey].compactMap { key in members.last { $0.hasPrefix(key) } }
-        var others = members.filter { !$0.hasPrefix(datadogKey) && !$0.hasPrefix(otelKey) }
+    static func membersAfterLimits(_ raw: [Substring]) -> [String] {
+        let members = raw.map(PropagationText.trimmed).filter { !$0.isEmpty }
+        let protected = [datadogKey, otelKey].compactMap { key in
+            members.last { PropagationText.hasPrefix($0, key) }
+        }
+        var others = members.filter {
+            !PropagationText.hasPrefix($0, datadogKey) && !PropagationText.hasPrefix($0, otelKey)
+        }
         dropExcess(&others, keeping: maxMembers - protected.count)
         return packed(protected + others, protectedCount: protected.count)
     }
 
-    private static func isOversized(_ member: String) -> Bool {
-        member.unicodeScalars.count > oversizedMemberChars
+    /// The members of a received header (split on commas, as dd-trace-py does before trimming).
+    static func membersAfterLimits(header: String) -> [String] {
+        membersAfterLimits(
+            header.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).map { Substring($0) })
     }
 
-    private static func dropExcess(_ members: inout [String], keeping limit: Int) {
+    private static func isOversized(_ member: Substring) -> Bool {
+        // Python counts code points; there are never more of them than UTF-8 bytes.
+        member.utf8.count > oversizedMemberChars && member.unicodeScalars.count > oversizedMemberChars
+    }
+
+    private static func dropExcess(_ members: inout [Substring], keeping limit: Int) {
         guard members.count > limit else { return }
         var excess = members.count - limit
         members.removeAll { member in
@@ -39,13 +50,13 @@ enum Tracestate {
         if members.count > limit { members.removeLast(members.count - limit) }
     }
 
-    private static func packed(_ members: [String], protectedCount: Int) -> [String] {
+    private static func packed(_ members: [Substring], protectedCount: Int) -> [String] {
         var result: [String] = []
         var bytes = 0
         for (index, member) in members.enumerated() {
             let size = member.utf8.count + (result.isEmpty ? 0 : 1)
             if (protectedCount > 0 && index == 0) || bytes + size <= maxBytes {
-                result.append(member)
+                result.append(String(member))
                 bytes += size
             } else if index >= protectedCount, isOversized(member) {
                 continue
@@ -73,10 +84,11 @@ enum Tracestate {
                 fields.append(tagField(key: key, value: value))
             }
         }
-        var length = reservedDatadogChars + fields.joined(separator: ";").count
+        // Encoded fields are ASCII: bytes are characters.
+        var length = reservedDatadogChars + fields.reduce(0) { $0 + $1.utf8.count } + max(0, fields.count - 1)
         for (key, value) in tags where key != DatadogHeaders.decisionMakerTag && key != DatadogHeaders.userIdTag {
             let field = tagField(key: key, value: value)
-            let fieldLength = field.count + (fields.isEmpty ? 0 : 1)
+            let fieldLength = field.utf8.count + (fields.isEmpty ? 0 : 1)
             guard length + fieldLength <= maxDatadogMemberChars else { continue }
             fields.append(field)
             length += fieldLength
@@ -92,33 +104,37 @@ enum Tracestate {
 
     /// `,`, space, `=` and runs of characters outside 0x20–0x7E become `_`.
     static func encodeKey(_ key: String) -> String {
-        encode(key) { $0 == "," || $0 == " " || $0 == "=" }
+        encode(key) { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "=") }
     }
 
     /// `,`, `;`, `~` and runs of characters outside 0x20–0x7E become `_`; `=` becomes `~` (decoded on extract).
     static func encodeValue(_ value: String) -> String {
-        encode(value) { $0 == "," || $0 == ";" || $0 == "~" }
+        encode(value) { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: "~") }
     }
 
-    private static func encode(_ text: String, replacing isReplaced: (Unicode.Scalar) -> Bool) -> String {
-        var result = String.UnicodeScalarView()
+    /// On UTF-8 bytes: a run of characters outside 0x20–0x7E is exactly a run of bytes outside that range, since
+    /// every byte of a multi-byte character is ≥ 0x80.
+    private static func encode(_ text: String, replacing isReplaced: (UInt8) -> Bool) -> String {
+        var result: [UInt8] = []
+        result.reserveCapacity(text.utf8.count)
         var inUnprintableRun = false
-        for scalar in text.unicodeScalars {
-            let printable = (0x20...0x7E).contains(scalar.value)
+        for byte in text.utf8 {
             // The regex `[^\x20-\x7E]+` replaces a whole run with a single `_`.
-            if !printable {
-                if !inUnprintableRun { result.append("_") }
+            guard (0x20...0x7E).contains(byte) else {
+                if !inUnprintableRun { result.append(UInt8(ascii: "_")) }
                 inUnprintableRun = true
                 continue
             }
             inUnprintableRun = false
-            result.append(isReplaced(scalar) ? "_" : scalar == "=" ? "~" : scalar)
+            result.append(isReplaced(byte) ? UInt8(ascii: "_") : byte == UInt8(ascii: "=") ? UInt8(ascii: "~") : byte)
         }
-        return String(result)
+        return String(decoding: result, as: UTF8.self)
     }
 
+    /// `~` back to `=` (`_TraceContext.decode_tag_val`).
     static func decodeValue(_ value: Substring) -> String {
-        String(value).replacing("~", with: "=")
+        guard value.utf8.contains(UInt8(ascii: "~")) else { return String(value) }
+        return String(decoding: value.utf8.map { $0 == UInt8(ascii: "~") ? UInt8(ascii: "=") : $0 }, as: UTF8.self)
     }
 }
 
@@ -131,21 +147,28 @@ extension Tracestate {
         var lastParentId: UInt64?
         var tags: [String: String] = [:]
 
+        /// Reads the fields in order, so a repeated key keeps its last value (as Python's `dict(...)` does).
         init?(_ value: Substring) {
-            var fields: [Substring: Substring] = [:]
-            for item in value.split(separator: ";", omittingEmptySubsequences: false) {
-                guard let colon = item.firstIndex(of: ":") else { return nil }
-                fields[item[..<colon]] = item[item.index(after: colon)...]
+            var rawPriority: Substring?
+            for item in value.utf8.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
+                guard let colon = item.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+                let key = Substring(item[..<colon])
+                let field = Substring(item[item.index(after: colon)...])
+                // Byte comparisons: `Substring == String` would compare Unicode-canonically.
+                switch key.utf8.count == 1 ? key.utf8.first : nil {
+                case UInt8(ascii: "s"): rawPriority = field
+                case UInt8(ascii: "o"): origin = field.isEmpty ? nil : Tracestate.decodeValue(field)
+                // dd-trace-py keeps `p` as text; an id that is not hex cannot be re-sent, so it is dropped.
+                case UInt8(ascii: "p"): lastParentId = PropagationText.hex(field.utf8, maxDigits: 16)?.low
+                default:
+                    if PropagationText.hasPrefix(key, "t.") {
+                        tags[DatadogHeaders.tagPrefix + key.dropFirst(2)] = Tracestate.decodeValue(field)
+                    }
+                }
             }
-            if let raw = fields["s"] {
-                guard let priority = PropagationText.smallInteger(raw) else { return nil }
+            if let rawPriority {
+                guard let priority = PropagationText.smallInteger(rawPriority) else { return nil }
                 self.priority = priority
-            }
-            if let raw = fields["o"], !raw.isEmpty { origin = Tracestate.decodeValue(raw) }
-            // dd-trace-py keeps `p` as text; an id that is not hex cannot be re-sent, so it is dropped.
-            lastParentId = fields["p"].flatMap { PropagationText.hex($0.utf8, maxDigits: 16)?.low }
-            for (key, value) in fields where key.hasPrefix("t.") {
-                tags[DatadogHeaders.tagPrefix + key.dropFirst(2)] = Tracestate.decodeValue(value)
             }
             // The high half of the trace id is in `traceparent`; `DDTraceContext` does not keep it as a tag.
             tags.removeValue(forKey: DatadogHeaders.traceIdHighTag)

@@ -2,6 +2,7 @@
 // what it received. One agent serves the whole test process; each test uses its own session token (sent by its
 // tracer in `X-Datadog-Test-Session-Token`), so tests can run in parallel.
 
+import CDDTraceShims
 import Foundation
 import Synchronization
 import Testing
@@ -60,8 +61,18 @@ final class TestAgent: Sendable {
         logPath = directory.appendingPathComponent("agent.log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        // A watchdog shell runs the agent and stops it as soon as this test process is gone, however it ends
+        // (swift-testing does not reliably run atexit handlers, and a crashed run runs none).
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let watchdog = """
+            parent=$1; shift
+            "$@" &
+            agent=$!
+            trap 'kill $agent 2>/dev/null' EXIT INT TERM
+            while kill -0 "$parent" 2>/dev/null && kill -0 "$agent" 2>/dev/null; do sleep 0.3; done
+            """
         process.arguments = [
+            "-c", watchdog, "watchdog", String(getpid()), executable,
             "--host", "127.0.0.1", "--port", String(port), "--trace-uds-socket", socketPath,
             "--otlp-http-port", String(Self.freePort()), "--otlp-grpc-port", String(Self.freePort()),
             "--snapshot-dir", directory.path,
@@ -77,8 +88,6 @@ final class TestAgent: Sendable {
         process.standardError = log
         do { try process.run() } catch { throw TestAgentError(description: "could not start the test agent: \(error)") }
         self.process = process
-        let pid = process.processIdentifier
-        TestAgent.stopAtExit(pid)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if (try? get("/info"))?.status == 200, FileManager.default.fileExists(atPath: socketPath) { return }
@@ -87,20 +96,6 @@ final class TestAgent: Sendable {
         }
         let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         throw TestAgentError(description: "the test agent did not start on port \(port):\n\(output.suffix(2000))")
-    }
-
-    private static let pidsToStop = Mutex<[Int32]>([])
-
-    private static func stopAtExit(_ pid: Int32) {
-        let first = pidsToStop.withLock { pids in
-            pids.append(pid)
-            return pids.count == 1
-        }
-        if first {
-            atexit {
-                for pid in TestAgent.pidsToStop.withLock({ $0 }) { kill(pid, SIGTERM) }
-            }
-        }
     }
 
     static func freePort() -> Int {
@@ -205,9 +200,10 @@ final class TestAgent: Sendable {
     }
 
     /// A tracer that reports to this agent under session `token`.
-    func tracer(token: String, unixSocket: Bool, configure: (inout DDTracerConfiguration) -> Void = { _ in })
-        throws -> DDTracer
-    {
+    func tracer(
+        token: String, unixSocket: Bool, staleTraceTimeout: Duration = Flusher.defaultStaleTraceTimeout,
+        configure: (inout DDTracerConfiguration) -> Void = { _ in }
+    ) throws -> DDTracer {
         try startSession(token)
         var configuration = DDTracerConfiguration(environment: [:])
         configuration.agentURL = unixSocket ? unixURL : tcpURL
@@ -216,7 +212,9 @@ final class TestAgent: Sendable {
         configuration.version = "1.2.3"
         configuration.strict = true
         configure(&configuration)
-        return try DDTracer(configuration: configuration, additionalHeaders: [("X-Datadog-Test-Session-Token", token)])
+        return try DDTracer(
+            configuration: configuration, additionalHeaders: [("X-Datadog-Test-Session-Token", token)],
+            staleTraceTimeout: staleTraceTimeout)
     }
 }
 

@@ -1,0 +1,119 @@
+// Faults at the agent, with a purpose-built agent: refusals, errors, garbage, silence, absence. The service's
+// threads never wait, and every span ends up sent or counted under a drop reason.
+
+import Foundation
+import Testing
+
+@testable import DDTrace
+
+@Suite("Agent faults")
+struct AgentFaultTests {
+    func tracer(agentURL: String, configure: (inout DDTracerConfiguration) -> Void = { _ in }) throws -> DDTracer {
+        var configuration = DDTracerConfiguration(environment: [:])
+        configuration.agentURL = agentURL
+        configuration.service = "fault-test"
+        configuration.strict = true
+        configuration.flushInterval = .milliseconds(100)
+        configure(&configuration)
+        return try DDTracer(configuration: configuration)
+    }
+
+    func traceMany(_ tracer: DDTracer, _ count: Int) {
+        for index in 0..<count {
+            tracer.trace("op", resource: "resource number \(index) with some padding to make it longer") { span in
+                span.setTag("http.url", "http://example.test/items/\(index)?page=\(index % 7)")
+            }
+        }
+    }
+
+    @Test("413: payloads are split at chunk boundaries and resent until the agent accepts them")
+    func payloadTooLarge() throws {
+        let agent = try FakeAgent { size, _ in size > 20_000 ? .status(413) : .status(200) }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url) { $0.maxPayloadSize = 65536 }
+        traceMany(tracer, 2000)
+        #expect(tracer.flush(timeout: .seconds(20)).succeeded)
+        let counters = tracer.counters
+        #expect(agent.received.spans == 2000)
+        #expect(counters.spansSent == 2000)
+        #expect(counters.droppedRejectedByAgent == 0)
+        #expect(counters.responseErrors > 0, "the 413s are counted as response errors")
+        tracer.shutdown()
+    }
+
+    @Test("5xx: retried with a bound, and nothing is lost when the agent recovers")
+    func serverErrorsThenRecovery() throws {
+        let agent = try FakeAgent { _, number in number <= 2 ? .status(503) : .status(200) }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url)
+        traceMany(tracer, 100)
+        _ = tracer.flush(timeout: .seconds(5))
+        let deadline = Date().addingTimeInterval(10)
+        while tracer.counters.spansSent < 100 && Date() < deadline {
+            _ = tracer.flush(timeout: .seconds(5))
+        }
+        #expect(tracer.counters.spansSent == 100)
+        #expect(tracer.counters.responseErrors == 2)
+        #expect(agent.received.spans == 100)
+        tracer.shutdown()
+    }
+
+    @Test("400: the payload is dropped and counted, not retried")
+    func badRequest() throws {
+        let agent = try FakeAgent { _, _ in .status(400) }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url)
+        traceMany(tracer, 10)
+        #expect(!tracer.flush(timeout: .seconds(5)).succeeded)
+        #expect(tracer.counters.droppedRejectedByAgent == 10)
+        #expect(agent.received.requests == 1)
+        tracer.shutdown()
+    }
+
+    @Test("garbage responses: no crash, bounded retries, then the spans are counted as send failures")
+    func garbageResponses() throws {
+        let agent = try FakeAgent { _, _ in .garbage }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url)
+        traceMany(tracer, 10)
+        for _ in 0..<Flusher.maxSendAttempts { _ = tracer.flush(timeout: .seconds(5)) }
+        let counters = tracer.counters
+        #expect(counters.requestErrors == UInt64(Flusher.maxSendAttempts))
+        #expect(counters.droppedSendFailed == 10)
+        #expect(counters.lastError.contains("malformed HTTP response"))
+        tracer.shutdown()
+    }
+
+    @Test("a silent agent times out; the service's threads never wait for it")
+    func silentAgent() throws {
+        let agent = try FakeAgent { _, _ in .silent }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url) { $0.agentTimeout = .milliseconds(300) }
+        traceMany(tracer, 10)
+        let started = ContinuousClock.now
+        let result = tracer.flush(timeout: .seconds(5))
+        #expect(!result.succeeded)
+        #expect(ContinuousClock.now - started < .seconds(2), "the request timed out after ~0.3 s")
+        #expect(tracer.counters.lastError.contains("timed out"))
+        // While the flusher is stuck in requests, spans still start and finish without waiting.
+        let spansWhileStuck = ContinuousClock.now
+        traceMany(tracer, 10_000)
+        #expect(ContinuousClock.now - spansWhileStuck < .seconds(2))
+        tracer.shutdown(timeout: .seconds(2))
+    }
+
+    @Test("agent absent at start: spans wait (within the buffer cap) and go out once it appears")
+    func agentAppearsLater() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("late-agent-\(getpid()).sock").path
+        let tracer = try tracer(agentURL: "unix://\(path)")
+        traceMany(tracer, 50)
+        #expect(!tracer.flush(timeout: .seconds(5)).succeeded)
+        #expect(tracer.counters.lastError.contains("no such socket"))
+        let agent = try FakeAgent.at(path) { _, _ in .status(200) }
+        defer { agent.stop() }
+        let deadline = Date().addingTimeInterval(5)
+        while tracer.counters.spansSent < 50 && Date() < deadline { usleep(50_000) }
+        #expect(tracer.counters.spansSent == 50, "reconnected within a few flush intervals, nothing lost")
+        tracer.shutdown()
+    }
+}

@@ -1,0 +1,166 @@
+// A purpose-built agent on a unix socket for fault tests: it reads each HTTP request fully, counts the chunks
+// and spans of `/v0.4/traces` payloads (with the shim's msgpack object walker), and answers as the test says —
+// a status, garbage, or nothing at all. Its accept loop stops when the agent is stopped.
+
+import CDDTraceShims
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+final class FakeAgent: @unchecked Sendable {
+    enum Answer: Sendable {
+        case status(Int)
+        /// Bytes that are not HTTP.
+        case garbage
+        /// Reads the request and never answers (the connection stays open until the agent stops).
+        case silent
+    }
+
+    struct Received: Sendable {
+        var requests = 0
+        var payloads = 0
+        var chunks = 0
+        var spans = 0
+        var largestBody = 0
+    }
+
+    let path: String
+    private let listener: Int32
+    private let decide: @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer
+    private let state = Mutex(Received())
+    private let stopping = Mutex(false)
+    private let openConnections = Mutex<[Int32]>([])
+    private var thread: Thread?
+
+    convenience init(_ decide: @escaping @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer) throws {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("fake-agent-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock").path
+        try self.init(path: path, decide)
+    }
+
+    /// An agent listening at `path` (for example one a tracer was already configured with).
+    static func at(_ path: String, _ decide: @escaping @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer)
+        throws -> FakeAgent
+    {
+        try FakeAgent(path: path, decide)
+    }
+
+    private init(path: String, _ decide: @escaping @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer) throws {
+        self.decide = decide
+        self.path = path
+        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(listener, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+        let thread = Thread { [self] in acceptLoop() }
+        self.thread = thread
+        thread.start()
+    }
+
+    var url: String { "unix://\(path)" }
+    var received: Received { state.withLock { $0 } }
+
+    func stop() {
+        stopping.withLock { $0 = true }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        for fd in openConnections.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+        unlink(path)
+    }
+
+    private func acceptLoop() {
+        while !stopping.withLock({ $0 }) {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 { return }
+            openConnections.withLock { $0.append(connection) }
+            Thread { [self] in serve(connection) }.start()
+        }
+    }
+
+    private func serve(_ connection: Int32) {
+        defer { close(connection) }
+        var buffer = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while !stopping.withLock({ $0 }) {
+            // Read until the head is complete, then the body by Content-Length.
+            guard let (headEnd, contentLength) = readHead(connection, &buffer, &chunk) else { return }
+            while buffer.count < headEnd + contentLength {
+                let count = recv(connection, &chunk, chunk.count, 0)
+                if count <= 0 { return }
+                buffer.append(contentsOf: chunk[0..<count])
+            }
+            let body = Array(buffer[headEnd..<(headEnd + contentLength)])
+            buffer.removeFirst(headEnd + contentLength)
+            let number = state.withLock { received -> Int in
+                received.requests += 1
+                received.largestBody = max(received.largestBody, body.count)
+                return received.requests
+            }
+            let answer = decide(body.count, number)
+            switch answer {
+            case .status(let status):
+                if (200..<300).contains(status) { count(body) }
+                let json = status == 200 ? "{\"rate_by_service\":{}}" : "error \(status)"
+                send(connection, "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
+            case .garbage:
+                send(connection, "\u{1}\u{2}garbage that is not HTTP\r\n\r\n")
+                return
+            case .silent:
+                while !stopping.withLock({ $0 }) { usleep(10_000) }
+                return
+            }
+        }
+    }
+
+    private func readHead(_ connection: Int32, _ buffer: inout [UInt8], _ chunk: inout [UInt8]) -> (Int, Int)? {
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        while true {
+            if let range = buffer.firstRange(of: separator) {
+                let head = String(decoding: buffer[..<range.lowerBound], as: UTF8.self).lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                return (range.upperBound, length)
+            }
+            let count = recv(connection, &chunk, chunk.count, 0)
+            if count <= 0 { return nil }
+            buffer.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    private func send(_ connection: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.send(connection, &bytes, bytes.count, Int32(MSG_NOSIGNAL))
+    }
+
+    /// Counts chunks and spans of a v0.4 payload by walking the msgpack structure.
+    private func count(_ body: [UInt8]) {
+        body.withUnsafeBufferPointer { raw in
+            let base = UnsafeRawPointer(raw.baseAddress!).assumingMemoryBound(to: CChar.self)
+            guard raw.count >= 5, raw[0] == 0xdd else { return }
+            let chunks = (1...4).reduce(0) { $0 << 8 | Int(raw[$1]) }
+            var offset = 5
+            var spans = 0
+            for _ in 0..<chunks {
+                let marker = raw[offset]
+                spans += marker & 0xf0 == 0x90 ? Int(marker & 0x0f) : marker == 0xdc ? Int(raw[offset + 1]) << 8 | Int(raw[offset + 2]) : 0
+                let size = ddtrace_mp_object_size(base + offset, raw.count - offset)
+                if size <= 0 { return }
+                offset += size
+            }
+            state.withLock {
+                $0.payloads += 1
+                $0.chunks += chunks
+                $0.spans += spans
+            }
+        }
+    }
+}
