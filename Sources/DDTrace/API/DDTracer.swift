@@ -3,7 +3,6 @@ import CDDTraceShims
 import Dispatch
 import Foundation
 import Logging
-import Synchronization
 
 /// The Datadog tracer: creates spans and sends finished traces to the Datadog agent.
 ///
@@ -98,7 +97,7 @@ public final class DDTracer: Sendable {
 
     // MARK: The shared tracer
 
-    private static let sharedTracer = Mutex<DDTracer?>(nil)
+    private static let sharedTracer = LockedValue<DDTracer?>(nil)
 
     /// The process-wide tracer: the one installed by `bootstrap()`, or else one created from the environment on
     /// first use.
@@ -316,7 +315,7 @@ public final class DDTracer: Sendable {
             return DDFlushResult(succeeded: !resolved.enabled, payloadsPending: 0)
         }
         let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<DDFlushResult?>(nil)
+        let outcome = LockedValue<DDFlushResult?>(nil)
         flusher.requestFlush { result in
             outcome.withLock { $0 = result }
             done.signal()

@@ -17,7 +17,6 @@ import CDDTraceShims
 import Dispatch
 import Foundation
 import Logging
-import Synchronization
 
 /// The result of `DDTracer.flush(timeout:)`.
 public struct DDFlushResult: Sendable, Equatable {
@@ -67,7 +66,7 @@ final class Flusher: @unchecked Sendable {
     let sampler: TraceSampler
     /// The user's trace filters (`configure(traceFilters:)`), handed over through a version counter so that the
     /// flusher rebuilds its chain only when they change.
-    private let filters = Mutex<[any DDTraceFilter]>([])
+    private let filters = LockedValue<[any DDTraceFilter]>([])
     private let filtersVersion = ManagedAtomic<Int>(0)
     private var installedFiltersVersion = 0
     private var filterChain = TraceFilterChain(filters: [])
@@ -85,8 +84,8 @@ final class Flusher: @unchecked Sendable {
     private var loggedOnce: Set<String> = []
 
     // Mailboxes.
-    private let requests = Mutex<[FlushRequest]>([])
-    private let published = Mutex(FlusherStatistics())
+    private let requests = LockedValue<[FlushRequest]>([])
+    private let published = LockedValue(FlusherStatistics())
     private let wakeUp = DispatchSemaphore(value: 0)
     private let stopRequested = ManagedAtomic<Bool>(false)
     private let stopped = DispatchSemaphore(value: 0)

@@ -11,7 +11,6 @@
 
 import Atomics
 import CDDTraceShims
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -92,7 +91,7 @@ final class ThreadRegistry: Sendable {
         var states: [UnsafeMutablePointer<ThreadState>] = []
         var version = 0
     }
-    private let contents = Mutex(Contents())
+    private let contents = LockedValue(Contents())
     private let engine: EngineHandle
 
     init(engine: UnsafeMutablePointer<EngineCore>) {

@@ -1,5 +1,4 @@
 import CDDTraceShims
-import Synchronization
 
 /// The monotonic clock sampling limiters use by default, in nanoseconds.
 enum SamplingClock {
@@ -22,7 +21,7 @@ final class SamplingRateLimiter: Sendable {
     let rateLimit: Double
     let windowNanoseconds: Int64
     private let clock: @Sendable () -> Int64
-    private let state: Mutex<State>
+    private let state: LockedValue<State>
 
     private struct State {
         var tokens: Double
@@ -37,7 +36,7 @@ final class SamplingRateLimiter: Sendable {
         self.rateLimit = rateLimit
         self.windowNanoseconds = windowNanoseconds
         self.clock = clock
-        state = Mutex(State(tokens: rateLimit, lastUpdate: clock()))
+        state = LockedValue(State(tokens: rateLimit, lastUpdate: clock()))
     }
 
     /// Takes a token if one is available, and returns the decision with the effective rate right after it (the
