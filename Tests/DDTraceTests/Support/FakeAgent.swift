@@ -4,7 +4,7 @@
 
 import CDDTraceShims
 import Foundation
-import Synchronization
+@testable import DDTrace
 
 #if canImport(Glibc)
     import Glibc
@@ -30,9 +30,9 @@ final class FakeAgent: @unchecked Sendable {
     let path: String
     private let listener: Int32
     private let decide: @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer
-    private let state = Mutex(Received())
-    private let stopping = Mutex(false)
-    private let openConnections = Mutex<[Int32]>([])
+    private let state = LockedValue(Received())
+    private let stopping = LockedValue(false)
+    private let openConnections = LockedValue<[Int32]>([])
     private var thread: Thread?
 
     convenience init(_ decide: @escaping @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer) throws {

@@ -4,7 +4,6 @@
 
 import CDDTraceShims
 import Foundation
-import Synchronization
 import Testing
 
 @testable import DDTrace
@@ -21,7 +20,7 @@ final class TestAgent: Sendable {
 
     static let checks = "trace_count_header,meta_tracer_version_header,trace_content_length"
 
-    private static let started = Mutex<Result<TestAgent, TestAgentError>?>(nil)
+    private static let started = LockedValue<Result<TestAgent, TestAgentError>?>(nil)
 
     /// The shared agent, started on first use.
     static func shared() throws -> TestAgent {
