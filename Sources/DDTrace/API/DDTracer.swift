@@ -31,7 +31,7 @@ public final class DDTracer: Sendable {
     public let propagator: DDHTTPPropagator
     /// Settings of the integrations (log correlation, HTTP tagging of Tracing spans), from `DD_LOGS_INJECTION`,
     /// `DD_TRACE_HEADER_TAGS`, `DD_TRACE_HTTP_*` (see Sources/DDTrace/Integrations).
-
+    public let integrations: DDIntegrationSettings
 
     /// Configuration problems found when the tracer was created (invalid environment values and what was used
     /// instead). Each was also logged once.
@@ -64,14 +64,16 @@ public final class DDTracer: Sendable {
         self.contextProvider = contextProvider
         self.usesTaskLocalProvider = contextProvider is DDTaskLocalContextProvider
         let propagator = DDHTTPPropagator(environment: configuration.environment)
+        let integrations = DDIntegrationSettings(environment: configuration.environment)
         let sampling = SamplingConfiguration(environment: configuration.environment)
         let resolved = try configuration.resolve()
-        let componentDiagnostics = propagator.diagnostics + sampling.diagnostics
+        let componentDiagnostics = propagator.diagnostics + integrations.diagnostics + sampling.diagnostics
         if configuration.strict && !componentDiagnostics.isEmpty {
             throw DDConfigurationError(diagnostics: componentDiagnostics)
         }
         self.componentDiagnostics = componentDiagnostics
         self.propagator = propagator
+        self.integrations = integrations
         var logger = Logger(label: "dd-trace")
         logger.logLevel = resolved.debug ? .debug : .info
         for diagnostic in resolved.diagnostics + componentDiagnostics {

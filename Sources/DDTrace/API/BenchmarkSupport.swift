@@ -1,0 +1,135 @@
+// Hooks for the benchmark suite (Benchmarks/) and `dd-trace bench`: the few things they measure that the public API
+// does not reach. Everything here is `@_spi(Benchmarks)`: import it with `@_spi(Benchmarks) import DDTrace`. It is
+// not part of the supported API and may change with the engine.
+//
+// - `DDBenchmarkSupport.floorSpans(_:)`: the physical floor of one span, in C (see CShims/include/ddtrace_floor.h),
+//   so that benchmarks can report the native span cost as a ratio to it.
+// - `DDEncoderBenchmark`: the real `TraceEncoder` fed with realistic spans (5 meta tags, 2 metrics) that were
+//   started, tagged and finished through the real engine, so that encoding speed (spans/s, bytes/span) can be
+//   measured on its own, without the flusher thread, the rings or the transport.
+
+import CDDTraceShims
+
+@_spi(Benchmarks) public enum DDBenchmarkSupport {
+    /// Runs the C floor loop `iterations` times (two clock reads, a span id, two tags into a slot, one ring
+    /// publish per iteration) and returns its checksum. Callers should consume the checksum so that the call
+    /// cannot be optimised away.
+    @inline(never)
+    public static func floorSpans(_ iterations: UInt64) -> UInt64 {
+        ddtrace_floor_spans(iterations)
+    }
+}
+
+/// Encodes a fixed set of realistic spans with the tracer's `TraceEncoder`.
+///
+/// The spans are prepared once by the initializer: `spanCount` spans in traces of `spansPerTrace` spans (a root
+/// and its children), each with 5 meta tags and 2 metrics, started and finished through the real engine on the
+/// calling thread. `encodePayload()` then encodes all of them into one payload, reusing the encoder's buffer as
+/// the flusher does, so that steady-state encoding allocates nothing.
+///
+/// Not thread-safe: use one instance from one thread at a time.
+@_spi(Benchmarks) public final class DDEncoderBenchmark {
+    /// The wire format to encode.
+    public enum Format: String, Sendable, CaseIterable {
+        /// `PUT /v0.4/traces`: an array of chunks, each an array of span maps.
+        case v04 = "v0.4"
+        // TODO(v0.5): add `case v05 = "v0.5"` (string table + span arrays) when the engine gains a v0.5 encoder,
+        // and dispatch on it in `encodePayload()`; the Encoder benchmark iterates over `Format.allCases`.
+    }
+
+    /// The spans encoded by each `encodePayload()`.
+    public let spanCount: Int
+    /// The number of trace chunks they form.
+    public let chunkCount: Int
+    public let format: Format
+
+    private let encoder: TraceEncoder
+    private let chunks: [ArraySlice<SlotPointer>]
+    private let wallClockOffset: Int64
+
+    /// - Parameters:
+    ///   - spanCount: spans to prepare, 1...1_000_000.
+    ///   - spansPerTrace: spans per trace chunk (the root plus `spansPerTrace - 1` children).
+    public init(spanCount: Int, spansPerTrace: Int = 10, format: Format = .v04) {
+        precondition(spanCount >= 1 && spanCount <= 1_000_000, "spanCount must be in 1...1_000_000")
+        precondition(spansPerTrace >= 1, "spansPerTrace must be at least 1")
+        self.spanCount = spanCount
+        self.format = format
+        var configuration = DDTracerConfiguration(environment: [:])
+        configuration.service = "checkout"
+        configuration.env = "prod"
+        configuration.version = "1.4.2"
+        configuration.agentURL = "unix:///nonexistent/benchmark.sock"
+        configuration.spanPoolSize = min(1 << 20, max(64, spanCount + 64))
+        configuration.ringCapacity = 1024
+        configuration.partialFlushEnabled = false
+        let resolved = try! configuration.resolve()  // a fixed, valid configuration: cannot fail
+        // An engine without a flusher: the slots finished below stay ours.
+        let engine = UnsafeMutablePointer<EngineCore>.make(configuration: resolved)
+        wallClockOffset = engine.pointee.wallClockOffset.load(ordering: .relaxed)
+        encoder = TraceEncoder(
+            tags: EncoderTags(
+                env: resolved.env, version: resolved.version, defaultService: resolved.service,
+                globalTags: resolved.globalTags, runtimeId: "0d4a5c6e-1b2f-4c3d-9e8f-7a6b5c4d3e2f",
+                processId: 4242),
+            initialCapacity: 1 << 20)
+
+        var slots: [SlotPointer] = []
+        slots.reserveCapacity(spanCount)
+        var bounds: [Range<Int>] = []
+        let statusCodes = ["200", "201", "404", "500"]
+        while slots.count < spanCount {
+            let size = min(spansPerTrace, spanCount - slots.count)
+            let first = slots.count
+            let root = engine.startSpan(
+                name: "http.request", service: nil, resource: "GET /api/v1/users/:id", type: "web", parent: nil,
+                startWallClockNanoseconds: nil)
+            Self.tag(root, index: first, statusCodes: statusCodes)
+            var children: [DDSpan] = []
+            for child in 1..<size {
+                let span = engine.startSpan(
+                    name: "postgres.query", service: "checkout-db", resource: "SELECT * FROM users WHERE id = $1",
+                    type: "sql", parent: root.parentLink, startWallClockNanoseconds: nil)
+                Self.tag(span, index: first + child, statusCodes: statusCodes)
+                children.append(span)
+            }
+            for span in children { span.finish() }
+            root.finish()
+            _ = engine.threadState.pointee.ring.drain { slots.append($0) }
+            bounds.append(first..<slots.count)
+        }
+        let all = slots
+        chunks = bounds.map { all[$0] }
+        chunkCount = chunks.count
+    }
+
+    /// 5 meta tags (one with a per-span value) and 2 metrics, as an instrumented HTTP or database call has.
+    private static func tag(_ span: DDSpan, index: Int, statusCodes: [String]) {
+        span.setTag("http.method", "GET")
+        span.setTag("http.url", "https://api.example.com/api/v1/users/\(100_000 + index)")
+        span.setTag("http.status_code", statusCodes[index % statusCodes.count])
+        span.setTag("component", "swift-nio")
+        span.setTag("span.kind", "server")
+        span.setMetric("_dd.measured", 1)
+        span.setMetric("http.response.content_length", Double(512 + index % 4096))
+    }
+
+    /// Encodes every prepared span into a fresh payload and returns its size in bytes.
+    @discardableResult
+    public func encodePayload() -> Int {
+        switch format {
+        case .v04:
+            encoder.startPayload()
+            let decoration = ChunkDecoration(samplingPriority: 1, decisionMaker: "-0", agentRate: nil)
+            for chunk in chunks {
+                encoder.appendChunk(chunk, decoration: decoration, origin: "", wallClockOffset: wallClockOffset)
+            }
+            encoder.finishPayload()
+            precondition(!encoder.failed, "the encoder could not allocate its buffer")
+            return encoder.size
+        }
+    }
+
+    /// A copy of the last encoded payload (for validating it).
+    public var lastPayload: [UInt8] { Array(encoder.bytes) }
+}

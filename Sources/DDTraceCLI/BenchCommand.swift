@@ -1,0 +1,305 @@
+// `dd-trace bench`: measures the tracer in the user's own environment.
+//
+// The tracer is created exactly as an application would create it, `DDTracer(configuration:)` with the process
+// environment, so every DD_* setting applies (pool size, ring capacity, flush interval, agent address, ...). Worker
+// threads then run a configurable workload (traces of `--depth` nested spans with `--tags` string tags each) and
+// time every batch of spans with clock_gettime(CLOCK_MONOTONIC); the per-span cost is reported as the median and
+// p99 over batches. Afterwards the tracer is flushed and its counters are reported: spans sent, drops by reason,
+// bytes sent and the flusher's CPU time.
+
+import ArgumentParser
+import DDTrace
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure span cost and throughput with your DD_* settings, against your agent or a built-in sink.",
+        discussion: """
+            Tracer settings come from the DD_* environment variables, as in your application (for example \
+            DD_TRACE_SPAN_POOL_SIZE, DD_TRACE_RING_CAPACITY, DD_TRACE_WRITER_INTERVAL_SECONDS, DD_TRACE_AGENT_URL). \
+            Without --sink, spans go to the agent those variables name. Note that the spans are real: with a real \
+            agent they reach Datadog under the service DD_SERVICE (default: the process name, dd-trace).
+            """
+    )
+
+    @Option(help: "Worker threads producing spans.")
+    var threads: Int = 1
+
+    @Option(help: "Total spans to produce, split over the threads (default 1000000 unless --duration is given).")
+    var spans: Int?
+
+    @Option(help: "Run for this many seconds instead of a fixed span count.")
+    var duration: Double?
+
+    @Option(help: "String tags set on every span.")
+    var tags: Int = 2
+
+    @Option(help: "Spans per trace, nested: 1 is a root span only, 3 is a root with a child and a grandchild.")
+    var depth: Int = 1
+
+    @Option(help: "Spans per timed batch.")
+    var batch: Int = 1000
+
+    @Flag(help: "Send to a built-in sink on a unix socket that discards everything, instead of the agent.")
+    var sink = false
+
+    @Flag(help: "Print the results as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
+        guard tags >= 0 && tags <= 64 else { throw ValidationError("--tags must be in 0...64") }
+        guard depth >= 1 && depth <= 64 else { throw ValidationError("--depth must be in 1...64") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if spans != nil && duration != nil { throw ValidationError("give --spans or --duration, not both") }
+        if let spans, spans < threads { throw ValidationError("--spans must be at least --threads") }
+        if let duration, !(duration > 0 && duration <= 86_400) {
+            throw ValidationError("--duration must be in (0, 86400] seconds")
+        }
+    }
+
+    func run() async throws {
+        let discardingSink = sink ? try DiscardingSink() : nil
+        defer { discardingSink?.stop() }
+        var configuration = DDTracerConfiguration()
+        if let discardingSink { configuration.agentURL = discardingSink.agentURL }
+        let tracer: DDTracer
+        do {
+            tracer = try DDTracer(configuration: configuration)
+        } catch {
+            throw ValidationError("invalid tracer configuration: \(error)")
+        }
+        for diagnostic in tracer.configurationDiagnostics {
+            FileHandle.standardError.write(Data("configuration: \(diagnostic)\n".utf8))
+        }
+
+        let workload = Workload(
+            tracer: tracer, threads: threads,
+            spansPerThread: duration == nil ? max(1, (spans ?? 1_000_000) / threads) : nil,
+            durationNanoseconds: duration.map { Int64($0 * 1e9) }, tags: tags, depth: depth, batch: batch)
+        let results = await workload.run()
+
+        let flushStart = monotonicNanoseconds()
+        let flushResult = await tracer.flush(timeout: .seconds(60))
+        let flushNanoseconds = monotonicNanoseconds() - flushStart
+        let counters = tracer.counters
+        tracer.shutdown(timeout: .seconds(5))
+
+        let report = Report(
+            command: self, agent: discardingSink?.agentURL ?? agentDescription(), results: results,
+            counters: counters, flushSucceeded: flushResult.succeeded, flushNanoseconds: flushNanoseconds)
+        print(json ? report.json() : report.text())
+    }
+
+    private func agentDescription() -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let url = environment["DD_TRACE_AGENT_URL"], !url.isEmpty { return url }
+        if environment["DD_AGENT_HOST"] != nil || environment["DD_TRACE_AGENT_PORT"] != nil {
+            return "http://\(environment["DD_AGENT_HOST"] ?? "localhost"):\(environment["DD_TRACE_AGENT_PORT"] ?? "8126")"
+        }
+        return "the default agent address (/var/run/datadog/apm.socket if it exists, else http://localhost:8126)"
+    }
+}
+
+func monotonicNanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}
+
+// MARK: Workload
+
+/// What one worker thread measured.
+final class ThreadResult: @unchecked Sendable {  // written by its worker only, read after the worker finished
+    /// ns per span of each batch.
+    var batchNanosecondsPerSpan: [Double] = []
+    var spans = 0
+    var start: Int64 = 0
+    var end: Int64 = 0
+}
+
+struct Workload: Sendable {
+    let tracer: DDTracer
+    let threads: Int
+    let spansPerThread: Int?
+    let durationNanoseconds: Int64?
+    let tags: Int
+    let depth: Int
+    let batch: Int
+
+    func run() async -> [ThreadResult] {
+        let results = (0..<threads).map { _ in ThreadResult() }
+        let group = DispatchGroup()
+        for index in 0..<threads {
+            group.enter()
+            let result = results[index]
+            let thread = Thread {
+                work(into: result)
+                group.leave()
+            }
+            thread.name = "dd-trace-bench-\(index)"
+            thread.start()
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { continuation.resume() }
+        }
+        return results
+    }
+
+    private func work(into result: ThreadResult) {
+        let keys = (0..<tags).map { "bench.tag.\($0)" }
+        let values = (0..<tags).map { "value-\($0)" }
+        let expectedBatches = spansPerThread.map { $0 / batch + 1 } ?? 1 << 16
+        result.batchNanosecondsPerSpan.reserveCapacity(expectedBatches)
+        let start = monotonicNanoseconds()
+        let deadline = durationNanoseconds.map { start + $0 }
+        var produced = 0
+        while true {
+            var inBatch = 0
+            let limit = spansPerThread.map { min(batch, $0 - produced) } ?? batch
+            let batchStart = monotonicNanoseconds()
+            while inBatch < limit {
+                inBatch += trace(keys: keys, values: values)
+            }
+            let batchEnd = monotonicNanoseconds()
+            produced += inBatch
+            result.batchNanosecondsPerSpan.append(Double(batchEnd - batchStart) / Double(inBatch))
+            if let spansPerThread, produced >= spansPerThread { break }
+            if let deadline, batchEnd >= deadline { break }
+        }
+        result.spans = produced
+        result.start = start
+        result.end = monotonicNanoseconds()
+    }
+
+    /// One trace of `depth` nested spans; returns the number of spans.
+    @inline(__always) private func trace(keys: [String], values: [String]) -> Int {
+        let root = tracer.startSpan("bench.request", ignoreActive: true)
+        setTags(root, keys, values)
+        if depth > 1 { nest(parent: root, level: 1, keys: keys, values: values) }
+        root.finish()
+        return depth
+    }
+
+    private func nest(parent: DDSpan, level: Int, keys: [String], values: [String]) {
+        let span = tracer.startSpan("bench.operation", childOf: parent)
+        setTags(span, keys, values)
+        if level + 1 < depth { nest(parent: span, level: level + 1, keys: keys, values: values) }
+        span.finish()
+    }
+
+    @inline(__always) private func setTags(_ span: DDSpan, _ keys: [String], _ values: [String]) {
+        for index in 0..<keys.count { span.setTag(keys[index], values[index]) }
+    }
+}
+
+// MARK: Report
+
+struct Report {
+    let command: BenchCommand
+    let agent: String
+    let results: [ThreadResult]
+    let counters: DDTracerCounters
+    let flushSucceeded: Bool
+    let flushNanoseconds: Int64
+
+    var totalSpans: Int { results.reduce(0) { $0 + $1.spans } }
+    var wallNanoseconds: Int64 {
+        (results.map(\.end).max() ?? 0) - (results.map(\.start).min() ?? 0)
+    }
+    var spansPerSecond: Double { Double(totalSpans) * 1e9 / Double(max(1, wallNanoseconds)) }
+    var sortedSamples: [Double] { results.flatMap(\.batchNanosecondsPerSpan).sorted() }
+
+    func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    var lost: UInt64 {
+        counters.droppedPoolExhausted + counters.droppedAfterShutdown + counters.droppedBufferFull
+            + counters.droppedSendFailed + counters.droppedRejectedByAgent + counters.droppedEncodingFailed
+    }
+
+    var tuning: [(String, String)] {
+        ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("DD_") }.sorted { $0.key < $1.key }
+            .map { ($0.key, $0.value) }
+    }
+
+    func text() -> String {
+        let samples = sortedSamples
+        let flusherSeconds = Double(counters.flusherCPUNanoseconds) / 1e9
+        let runSeconds = Double(wallNanoseconds + flushNanoseconds) / 1e9
+        var lines: [String] = []
+        lines.append(
+            "dd-trace bench: \(command.threads) thread(s), \(totalSpans) spans in traces of \(command.depth), "
+                + "\(command.tags) tag(s) per span")
+        lines.append("agent:            \(agent)\(command.sink ? " (built-in discarding sink)" : "")")
+        lines.append(
+            "environment:      "
+                + (tuning.isEmpty ? "no DD_* variables (defaults)" : tuning.map { "\($0.0)=\($0.1)" }.joined(separator: " ")))
+        lines.append(
+            "ns/span:          median \(format(percentile(samples, 50))), p99 \(format(percentile(samples, 99))) "
+                + "(\(samples.count) batches of up to \(command.batch) spans, per thread)")
+        lines.append(
+            "throughput:       \(format(spansPerSecond / 1e6, digits: 2)) M spans/s over all threads "
+                + "(\(format(Double(wallNanoseconds) / 1e6, digits: 1)) ms)")
+        lines.append(
+            "spans:            started \(counters.spansStarted), finished \(counters.spansFinished), "
+                + "sent \(counters.spansSent), sampled out \(counters.spansSampledOut)")
+        lines.append(
+            "dropped:          \(lost) (pool exhausted \(counters.droppedPoolExhausted), after shutdown "
+                + "\(counters.droppedAfterShutdown), buffer full \(counters.droppedBufferFull), send failed "
+                + "\(counters.droppedSendFailed), rejected by agent \(counters.droppedRejectedByAgent), encoding "
+                + "\(counters.droppedEncodingFailed)); ring overflows (not lost) \(counters.ringOverflows); "
+                + "tags dropped \(counters.tagsDroppedPoolExhausted)")
+        lines.append(
+            "agent traffic:    \(counters.payloadsSent) payloads, \(counters.bytesSent) bytes sent "
+                + "(\(counters.spansSent > 0 ? format(Double(counters.bytesSent) / Double(counters.spansSent), digits: 1) : "0") bytes per sent span), "
+                + "request errors \(counters.requestErrors), response errors \(counters.responseErrors), "
+                + "transport \(counters.usesIOUring ? "io_uring" : "plain sockets")"
+                + (counters.lastError.isEmpty ? "" : ", last error: \(counters.lastError)"))
+        lines.append(
+            "flusher CPU:      \(format(flusherSeconds, digits: 3)) s, "
+                + "\(format(flusherSeconds * 1e9 / Double(max(1, totalSpans)), digits: 1)) ms per million spans, "
+                + "\(format(flusherSeconds / max(runSeconds, 1e-9), digits: 2)) core over the run")
+        lines.append(
+            "final flush:      \(flushSucceeded ? "succeeded" : "did NOT complete") in "
+                + "\(format(Double(flushNanoseconds) / 1e6, digits: 1)) ms")
+        return lines.joined(separator: "\n")
+    }
+
+    func json() -> String {
+        let samples = sortedSamples
+        let fields: [(String, String)] = [
+            ("threads", "\(command.threads)"), ("spans", "\(totalSpans)"), ("depth", "\(command.depth)"),
+            ("tags", "\(command.tags)"), ("sink", "\(command.sink)"),
+            ("ns_per_span_median", format(percentile(samples, 50))),
+            ("ns_per_span_p99", format(percentile(samples, 99))), ("batches", "\(samples.count)"),
+            ("spans_per_second", format(spansPerSecond, digits: 0)), ("spans_started", "\(counters.spansStarted)"),
+            ("spans_sent", "\(counters.spansSent)"), ("dropped_total", "\(lost)"),
+            ("dropped_pool_exhausted", "\(counters.droppedPoolExhausted)"),
+            ("dropped_after_shutdown", "\(counters.droppedAfterShutdown)"),
+            ("dropped_buffer_full", "\(counters.droppedBufferFull)"),
+            ("dropped_send_failed", "\(counters.droppedSendFailed)"),
+            ("dropped_rejected_by_agent", "\(counters.droppedRejectedByAgent)"),
+            ("dropped_encoding_failed", "\(counters.droppedEncodingFailed)"),
+            ("ring_overflows", "\(counters.ringOverflows)"), ("bytes_sent", "\(counters.bytesSent)"),
+            ("payloads_sent", "\(counters.payloadsSent)"), ("request_errors", "\(counters.requestErrors)"),
+            ("flusher_cpu_ns", "\(counters.flusherCPUNanoseconds)"), ("flush_succeeded", "\(flushSucceeded)"),
+        ]
+        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    private func format(_ value: Double, digits: Int = 1) -> String {
+        String(format: "%.\(digits)f", value)
+    }
+}
