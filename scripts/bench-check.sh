@@ -5,7 +5,7 @@
 # Exit status: 0 when no allocation regression (package-benchmark's "improvement" status 4 also passes).
 set -uo pipefail
 cd "$(dirname "$0")/../Benchmarks"
-swift package benchmark thresholds check --target '^SpanLifecycle$' --filter '^native\.' \
+swift package benchmark thresholds check --target '^SpanLifecycle$' --filter 'native\..*' \
     --metric mallocCountTotal --no-progress
 status=$?
 if [ "$status" -eq 4 ]; then

@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../Benchmarks"
 swift package --allow-writing-to-package-directory benchmark thresholds update \
-    --target '^(SpanLifecycle|Encoder)$' --filter '^(native|encoder)\.' --no-progress
+    --target '^(SpanLifecycle|Encoder)$' --filter '(native|encoder)\..*' --no-progress

@@ -85,17 +85,21 @@ def main():
     ax.set_yticks(list(positions))
     ax.set_yticklabels(labels)
     ax.set_xlabel("ns per span (median; log scale)")
-    for position, value in zip(positions, medians):
+    for position, value, p99 in zip(positions, medians, p99s):
         note = f"{value:,.0f} ns" if value >= 100 else f"{value:.1f} ns"
         if ours and value != ours:
             note += f"  ({value / ours:.1f}× ours)"
-        ax.text(value * 1.08, position, note, va="center", fontsize=8, zorder=4)
-    ax.set_xlim(min(medians) * 0.5, max(max(medians), max(p99s)) * 6)
+        ax.text(max(value, p99) * 1.15, position, note, va="center", fontsize=8, zorder=4)
+    ax.set_xlim(min(medians) * 0.5, max(max(medians), max(p99s)) * 30)
     ax.grid(axis="x", which="both", alpha=0.25, zorder=0)
     meta = summary.get("meta", {})
     subtitle = ", ".join(str(meta[k]) for k in ("cpu", "date") if k in meta)
+    if "cores" in meta:
+        subtitle += f", {meta['cores']} vCPUs"
+    if "load average at start" in meta:
+        subtitle += f", load average {meta['load average at start'].split()[0]} at start"
     ax.set_title("Cost of one span: child span with 2 string tags, start + finish\n" + subtitle, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(output)
     print(f"wrote {output}")

@@ -1,0 +1,41 @@
+// msgpack encoding of realistic spans with the tracer's real TraceEncoder (through the `@_spi(Benchmarks)` hook
+// `DDEncoderBenchmark`): 5 meta tags and 2 metrics per span, plus the tags the encoder adds itself (env, version,
+// and on each chunk's first span the trace-level tags). One iteration encodes one payload of 1000 spans
+// (`scalingFactor: .kilo`), so wall clock per span is the figure with `--scale`; spans/s = 1e9 / that.
+// `payloadBytes` is the size of the 1000-span payload (bytes per span once scaled). Every payload is checked once, before timing,
+// with an independent msgpack reader.
+
+import Benchmark
+import BenchSupport
+@_spi(Benchmarks) import DDTrace
+
+let benchmarks: @Sendable () -> Void = {
+    // The payload size of an iteration (1000 spans): bytes per span once scaled.
+    let bytesPerSpan = BenchmarkMetric.custom("payloadBytes", polarity: .prefersSmaller, useScalingFactor: true)
+    let configuration = Benchmark.Configuration(
+        metrics: [.wallClock, .mallocCountTotal, .throughput, bytesPerSpan], timeUnits: .nanoseconds,
+        warmupIterations: 20, scalingFactor: .kilo, maxDuration: .seconds(3), maxIterations: 100_000,
+        thresholds: [
+            .mallocCountTotal: .init(relative: [.p90: 0], absolute: [.p90: 0]),
+            .wallClock: .init(relative: [.p90: 50], absolute: [:]),
+        ])
+
+    // Every format the engine can encode. TODO(v0.5): `DDEncoderBenchmark.Format.allCases` gains `.v05` with the
+    // v0.5 encoder; these benchmarks then cover it with no change here.
+    for format in DDEncoderBenchmark.Format.allCases {
+        for (shape, spansPerTrace) in [("traces10", 10), ("traces1", 1)] {
+            let encoder = DDEncoderBenchmark(spanCount: 1000, spansPerTrace: spansPerTrace, format: format)
+            let size = encoder.encodePayload()
+            let decoded = encoder.lastPayload.withUnsafeBytes { MsgpackV04.countSpans($0) }
+            precondition(
+                decoded == encoder.spanCount, "the encoded payload does not decode to \(encoder.spanCount) spans")
+            Benchmark("encoder.\(format.rawValue).\(shape)", configuration: configuration) { benchmark in
+                benchmark.startMeasurement()
+                let bytes = encoder.encodePayload()
+                benchmark.stopMeasurement()
+                benchmark.measurement(bytesPerSpan, bytes)
+            }
+            _ = size
+        }
+    }
+}

@@ -1,0 +1,68 @@
+// A plain executable for instruction-level profiling of one workload (no benchmark harness around it):
+//
+//   valgrind --tool=callgrind --toggle-collect='*runWorkload*' \
+//       Benchmarks/.build/release/HotPathProfile child2tags 200000
+//
+// Workloads: child2tags (the reference child span: 2 tags + 1 metric), root, trace2tags (scoped API),
+// nested5, floor (the C loop), encode (1000-span v0.4 payloads). Runs a warm-up of the same size first, so the
+// profile shows steady state (pools and buffers grown).
+
+import BenchSupport
+@_spi(Benchmarks) import DDTrace
+
+let arguments = CommandLine.arguments
+let workload = arguments.count > 1 ? arguments[1] : "child2tags"
+let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 200_000 : 200_000
+
+let sink = try AgentSink(mode: .discard)
+let tracer = try BenchTracer.make(agentURL: sink.agentURL, spanPoolSize: 1 << 20, ringCapacity: 1 << 20)
+let encoder = DDEncoderBenchmark(spanCount: 1000)
+
+@MainActor @inline(never)
+func runWorkload(_ count: Int) -> UInt64 {
+    var checksum: UInt64 = 0
+    switch workload {
+    case "child2tags":
+        let root = tracer.startSpan("web.request", ignoreActive: true)
+        for _ in 0..<count { childSpanWithTags(tracer, parent: root) }
+        root.finish()
+    case "root":
+        for _ in 0..<count { tracer.startSpan("web.request", ignoreActive: true).finish() }
+    case "trace2tags":
+        tracer.trace("web.request") { _ in
+            for _ in 0..<count {
+                tracer.trace("postgres.query") { span in
+                    span.setTag("db.system", "postgresql")
+                    span.setTag("db.name", "users")
+                    span.setMetric("db.row_count", 42)
+                }
+            }
+        }
+    case "nested5":
+        for _ in 0..<(count / 5) {
+            let s0 = tracer.startSpan("web.request", ignoreActive: true)
+            let s1 = tracer.startSpan("controller.handle", childOf: s0)
+            let s2 = tracer.startSpan("service.lookup", childOf: s1)
+            let s3 = tracer.startSpan("cache.get", childOf: s2)
+            let s4 = tracer.startSpan("redis.command", childOf: s3)
+            s4.finish(); s3.finish(); s2.finish(); s1.finish(); s0.finish()
+        }
+    case "floor":
+        checksum = DDBenchmarkSupport.floorSpans(UInt64(count))
+    case "encode":
+        for _ in 0..<(count / 1000) { checksum &+= UInt64(encoder.encodePayload()) }
+    default:
+        fatalError("unknown workload \(workload)")
+    }
+    return checksum
+}
+
+consume(runWorkload(iterations))  // warm-up
+tracer.flush(timeout: .seconds(60))
+let start = monotonicNanos()
+consume(runWorkload(iterations))
+let elapsed = monotonicNanos() - start
+tracer.flush(timeout: .seconds(60))
+print("\(workload): \(iterations) spans, \(Double(elapsed) / Double(iterations)) ns/span; \(tracer.counters)")
+tracer.shutdown(timeout: .seconds(5))
+sink.stop()
