@@ -70,6 +70,31 @@ let benchmarks: @Sendable () -> Void = {
         if let failure = pacer.afterBatch(spans: spansPerBatch + 1) { benchmark.error(failure) }
     }
 
+    // The reference workload on a tracer with trace filters and sampling rules configured (issue 5): they run on
+    // the flusher only, so the application thread's cost must be the same as `native.childSpan2Tags`.
+    let filteredSink = try! AgentSink(mode: .discard)
+    let filteredTracer = try! BenchTracer.make(
+        agentURL: filteredSink.agentURL,
+        environment: [
+            "DD_TRACE_SAMPLING_RULES":
+                #"[{"service":"bench","name":"web.*","sample_rate":0.5},{"resource":"GET /health*","sample_rate":0}]"#,
+            "DD_TRACE_SAMPLE_RATE": "0.8", "DD_SPAN_SAMPLING_RULES": #"[{"name":"postgres.*","sample_rate":1}]"#,
+        ])
+    filteredTracer.configure(traceFilters: [
+        try! FilterRequestsOnUrl(#"http://[^/]+/healthcheck"#, #"http://example\.com/metrics"#),
+    ])
+    let filteredPacer = Pacer(tracer: filteredTracer, every: 1)
+    Benchmark("native.childSpan2Tags.withFiltersAndRules", configuration: configuration()) { benchmark in
+        let root = filteredTracer.startSpan("web.request", ignoreActive: true)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            childSpanWithTags(filteredTracer, parent: root)
+        }
+        benchmark.stopMeasurement()
+        root.finish()
+        if let failure = filteredPacer.afterBatch(spans: spansPerBatch + 1) { benchmark.error(failure) }
+    }
+
     // The same span through the scoped API (`trace(_:_:)` activates the span in a task-local while the body
     // runs).
     Benchmark("native.traceClosure2Tags", configuration: configuration()) { benchmark in

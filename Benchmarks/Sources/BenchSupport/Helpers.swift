@@ -45,9 +45,9 @@ public enum BenchTracer {
     /// exhausts them (see `Pacer`).
     public static func make(
         agentURL: String, spanPoolSize: Int = 1 << 16, ringCapacity: Int = 1 << 14,
-        flushInterval: Duration = .seconds(1)
+        flushInterval: Duration = .seconds(1), environment: [String: String] = [:]
     ) throws -> DDTracer {
-        var configuration = DDTracerConfiguration(environment: [:])
+        var configuration = DDTracerConfiguration(environment: environment)
         configuration.service = "bench"
         configuration.env = "bench"
         configuration.agentURL = agentURL
