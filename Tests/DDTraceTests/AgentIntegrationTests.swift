@@ -248,6 +248,33 @@ struct AgentIntegrationTests {
         tracer.shutdown()
     }
 
+    @Test("a span with more tags than fit inline keeps them all (overflow slots), last write winning")
+    func manyTags() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true)
+        for round in 0..<3 {  // reuse the released overflow slots too
+            tracer.trace("tagged", resource: "round \(round)") { span in
+                for index in 0..<30 { span.setTag("tag.\(index)", "value \(index)") }
+                for index in 0..<10 { span.setMetric("metric.\(index)", Double(index)) }
+                span.setTag("tag.25", "replaced")  // lives in an overflow slot
+                span.setMetric("metric.7", 70)
+            }
+        }
+        #expect(tracer.flush(timeout: .seconds(10)).succeeded)
+        let spans = try agent.traces(token).flatMap { $0 }
+        #expect(spans.count == 3)
+        for span in spans {
+            #expect((0..<30).allSatisfy { span.meta["tag.\($0)"] != nil })
+            #expect(span.meta["tag.0"] == "value 0")
+            #expect(span.meta["tag.25"] == "replaced")
+            #expect(span.metrics["metric.9"] == 9)
+            #expect(span.metrics["metric.7"] == 70)
+        }
+        #expect(tracer.counters.tagsDroppedPoolExhausted == 0)
+        tracer.shutdown()
+    }
+
     @Test("a disabled tracer records and sends nothing")
     func disabledTracer() throws {
         let agent = try TestAgent.shared()

@@ -283,56 +283,21 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         }
     }
 
+    // The slow paths (a span with more tags than fit inline) share SlotTags with the trace filters: replace an
+    // existing entry anywhere in the chain, else append to the first carrier with room, else chain a new carrier
+    // taken from the calling thread's pool. With the pool exhausted the tag is lost and counted.
+
     @inline(never) private func setOverflowMeta(_ slot: SlotPointer, key: String, value: String) {
-        var carrier = slot.pointee.overflow
-        while let current = carrier {
-            for index in 0..<Int(current.pointee.metaCount) where current.metaEntries[index].key == key {
-                current.metaEntries[index].value = value
-                return
-            }
-            carrier = current.pointee.overflow
+        let state = threadState
+        if !SlotTags.setMeta(slot, key, value, newCarrier: { state.pool.take() }) {
+            state.count(.tagsDroppedPoolExhausted)
         }
-        guard let carrier = overflowCarrier(slot, hasRoom: { Int($0.pointee.metaCount) < SpanSlot.metaCapacity })
-        else { return }
-        (carrier.metaEntries + Int(carrier.pointee.metaCount)).initialize(to: MetaEntry(key: key, value: value))
-        carrier.pointee.metaCount += 1
     }
 
     @inline(never) private func setOverflowMetric(_ slot: SlotPointer, key: String, value: Double) {
-        var carrier = slot.pointee.overflow
-        while let current = carrier {
-            for index in 0..<Int(current.pointee.metricCount) where current.metricEntries[index].key == key {
-                current.metricEntries[index].value = value
-                return
-            }
-            carrier = current.pointee.overflow
-        }
-        guard let carrier = overflowCarrier(slot, hasRoom: { Int($0.pointee.metricCount) < SpanSlot.metricCapacity })
-        else { return }
-        (carrier.metricEntries + Int(carrier.pointee.metricCount)).initialize(
-            to: MetricEntry(key: key, value: value))
-        carrier.pointee.metricCount += 1
-    }
-
-    /// The overflow slot with room for one more tag, chaining a new one from the calling thread's pool if needed.
-    /// Returns nil (and counts the lost tag) when the pool is exhausted.
-    private func overflowCarrier(_ slot: SlotPointer, hasRoom: (SlotPointer) -> Bool) -> SlotPointer? {
-        var last = slot
-        while let next = last.pointee.overflow {
-            if hasRoom(next) { return next }
-            last = next
-        }
         let state = threadState
-        guard let carrier = state.pool.take() else {
+        if !SlotTags.setMetric(slot, key, value, newCarrier: { state.pool.take() }) {
             state.count(.tagsDroppedPoolExhausted)
-            return nil
         }
-        SpanSlot.initializeStrings(carrier, name: "", service: "", resource: "", type: "")
-        carrier.pointee.state = SlotState.overflowTags
-        carrier.pointee.metaCount = 0
-        carrier.pointee.metricCount = 0
-        carrier.pointee.overflow = nil
-        last.pointee.overflow = carrier
-        return carrier
     }
 }

@@ -137,6 +137,9 @@ enum SlotTags {
             last = next
         }
         guard let carrier = newCarrier() else { return nil }
+        // A slot taken from a pool has its string fields deinitialized (see SpanSlot.initializeStrings); the
+        // flusher's `clear` deinitializes them again when it releases the chain.
+        SpanSlot.initializeStrings(carrier, name: "", service: "", resource: "", type: "")
         carrier.pointee.state = SlotState.overflowTags
         carrier.pointee.metaCount = 0
         carrier.pointee.metricCount = 0
