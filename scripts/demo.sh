@@ -58,6 +58,7 @@ for i, chunk in enumerate(chunks[:2]):
 if len(chunks) > 2:
     print(f"... and {len(chunks) - 2} more traces")
 PY
-failures=$(curl -s "http://127.0.0.1:$port/test/trace_check/failures?test_session_token=demo")
-if [ -n "$failures" ] && [ "$failures" != "{}" ]; then echo "demo: agent checks failed: $failures"; exit 1; fi
+# The test agent answers 200 when no check failed for the session, and 400 with the failures otherwise.
+status=$(curl -s -o "$work/failures.txt" -w "%{http_code}" "http://127.0.0.1:$port/test/trace_check/failures?test_session_token=demo")
+if [ "$status" != "200" ]; then echo "demo: agent checks failed: $(cat "$work/failures.txt")"; exit 1; fi
 echo "demo: the agent's protocol checks (trace count header, tracer version header, content length) passed"
