@@ -90,3 +90,276 @@ static long object_size(const unsigned char *p, size_t len, int depth) {
 long ddtrace_mp_object_size(const char *data, size_t len) {
     return object_size((const unsigned char *)data, len, 0);
 }
+
+/* ---- v0.5 string table ---------------------------------------------------------------------------------- */
+
+/* A fast non-cryptographic hash over 8-byte words (the strings are span names, tag keys and values, usually
+ * under 32 bytes); collisions only cost a comparison. */
+static uint32_t hash_bytes(const unsigned char *p, size_t len) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)len;
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8;
+        len -= 8;
+    }
+    if (len > 0) {
+        uint64_t w = 0;
+        memcpy(&w, p, len);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    }
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdULL;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static int strtab_grow_entries(ddtrace_strtab *t) {
+    uint32_t capacity = t->entry_capacity ? t->entry_capacity * 2 : 256;
+    uint32_t *hashes = (uint32_t *)realloc(t->hashes, capacity * sizeof(uint32_t));
+    if (hashes) t->hashes = hashes;
+    uint32_t *offsets = (uint32_t *)realloc(t->offsets, capacity * sizeof(uint32_t));
+    if (offsets) t->offsets = offsets;
+    uint32_t *lengths = (uint32_t *)realloc(t->lengths, capacity * sizeof(uint32_t));
+    if (lengths) t->lengths = lengths;
+    if (!hashes || !offsets || !lengths) return -1;
+    t->entry_capacity = capacity;
+    return 0;
+}
+
+/* Rebuilds the slot array at twice the size (load factor stays under 1/2). */
+static int strtab_grow_slots(ddtrace_strtab *t) {
+    uint32_t size = t->slots ? (t->slot_mask + 1) * 2 : 1024;
+    uint32_t *slots = (uint32_t *)calloc(size, sizeof(uint32_t));
+    if (!slots) return -1;
+    for (uint32_t index = 0; index < t->count; index++) {
+        uint32_t slot = t->hashes[index] & (size - 1);
+        while (slots[slot]) slot = (slot + 1) & (size - 1);
+        slots[slot] = index + 1;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->slot_mask = size - 1;
+    return 0;
+}
+
+int ddtrace_strtab_init(ddtrace_strtab *t, uint32_t initial_entries) {
+    memset(t, 0, sizeof *t);
+    ddtrace_mpbuf_init(&t->strings, 64 * 1024);
+    while (t->entry_capacity < initial_entries) {
+        if (strtab_grow_entries(t) != 0) { t->failed = 1; return -1; }
+    }
+    if (t->strings.failed || (t->entry_capacity == 0 && strtab_grow_entries(t) != 0) || strtab_grow_slots(t) != 0) {
+        t->failed = 1;
+        return -1;
+    }
+    ddtrace_strtab_reset(t);
+    return t->failed ? -1 : 0;
+}
+
+void ddtrace_strtab_destroy(ddtrace_strtab *t) {
+    ddtrace_mpbuf_destroy(&t->strings);
+    free(t->slots);
+    free(t->hashes);
+    free(t->offsets);
+    free(t->lengths);
+    memset(t, 0, sizeof *t);
+}
+
+void ddtrace_strtab_reset(ddtrace_strtab *t) {
+    if (!t->slots) { t->failed = 1; return; }
+    memset(t->slots, 0, (size_t)(t->slot_mask + 1) * sizeof(uint32_t));
+    t->count = 0;
+    t->strings.size = 0;
+    t->strings.failed = 0;
+    t->failed = 0;
+    static const char header[5] = {(char)0xdd, 0, 0, 0, 0};
+    ddtrace_mpbuf_append(&t->strings, header, 5);
+    (void)ddtrace_strtab_intern(t, "", 0); /* index 0 */
+}
+
+uint32_t ddtrace_strtab_intern(ddtrace_strtab *t, const void *bytes, size_t len) {
+    if (t->failed || len > UINT32_MAX) { t->failed = 1; return 0; }
+    const unsigned char *p = (const unsigned char *)bytes;
+    uint32_t hash = hash_bytes(p, len);
+    uint32_t slot = hash & t->slot_mask;
+    for (;;) {
+        uint32_t entry = t->slots[slot];
+        if (!entry) break;
+        uint32_t index = entry - 1;
+        if (t->hashes[index] == hash && t->lengths[index] == len &&
+            (len == 0 || memcmp(t->strings.data + t->offsets[index], p, len) == 0))
+            return index;
+        slot = (slot + 1) & t->slot_mask;
+    }
+    if (t->count == t->entry_capacity && strtab_grow_entries(t) != 0) { t->failed = 1; return 0; }
+    uint32_t index = t->count;
+    ddtrace_mp_str(&t->strings, len);
+    size_t offset = t->strings.size;
+    ddtrace_mp_str_body(&t->strings, p, len);
+    if (t->strings.failed || offset > UINT32_MAX) { t->failed = 1; return 0; }
+    t->hashes[index] = hash;
+    t->offsets[index] = (uint32_t)offset;
+    t->lengths[index] = (uint32_t)len;
+    t->slots[slot] = index + 1;
+    t->count++;
+    if ((uint64_t)t->count * 2 > (uint64_t)t->slot_mask + 1 && strtab_grow_slots(t) != 0) {
+        t->failed = 1;
+        return 0;
+    }
+    return index;
+}
+
+void ddtrace_strtab_finish(ddtrace_strtab *t) {
+    ddtrace_mpbuf_patch_u32_header(&t->strings, 0, 0xdd, t->count);
+}
+
+/* ---- v0.5 -> v0.4 ------------------------------------------------------------------------------------------ */
+
+typedef struct reader {
+    const unsigned char *p;
+    size_t left;
+    int bad;
+} reader;
+
+static int take(reader *r, size_t n, const unsigned char **out) {
+    if (r->bad || r->left < n) { r->bad = 1; return -1; }
+    *out = r->p;
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+/* An array (`map` = 0) or map (`map` = 1) header's count. */
+static uint32_t read_container(reader *r, int map) {
+    const unsigned char *m;
+    if (take(r, 1, &m) != 0) return 0;
+    unsigned char marker = m[0];
+    const unsigned char *n;
+    if (!map && (marker & 0xf0) == 0x90) return marker & 0x0f;
+    if (map && (marker & 0xf0) == 0x80) return marker & 0x0f;
+    if (marker == (map ? 0xde : 0xdc)) return take(r, 2, &n) == 0 ? (uint32_t)read_be(n, 2) : 0;
+    if (marker == (map ? 0xdf : 0xdd)) return take(r, 4, &n) == 0 ? (uint32_t)read_be(n, 4) : 0;
+    r->bad = 1;
+    return 0;
+}
+
+/* Any msgpack integer, as 64 bits (negative values keep their two's complement). */
+static uint64_t read_integer(reader *r) {
+    const unsigned char *m, *n;
+    if (take(r, 1, &m) != 0) return 0;
+    unsigned char marker = m[0];
+    if (marker <= 0x7f) return marker;
+    if (marker >= 0xe0) return (uint64_t)(int64_t)(int8_t)marker;
+    switch (marker) {
+    case 0xcc: return take(r, 1, &n) == 0 ? n[0] : 0;
+    case 0xcd: return take(r, 2, &n) == 0 ? read_be(n, 2) : 0;
+    case 0xce: return take(r, 4, &n) == 0 ? read_be(n, 4) : 0;
+    case 0xcf: return take(r, 8, &n) == 0 ? read_be(n, 8) : 0;
+    case 0xd0: return take(r, 1, &n) == 0 ? (uint64_t)(int64_t)(int8_t)n[0] : 0;
+    case 0xd1: return take(r, 2, &n) == 0 ? (uint64_t)(int64_t)(int16_t)read_be(n, 2) : 0;
+    case 0xd2: return take(r, 4, &n) == 0 ? (uint64_t)(int64_t)(int32_t)read_be(n, 4) : 0;
+    case 0xd3: return take(r, 8, &n) == 0 ? read_be(n, 8) : 0;
+    default: r->bad = 1; return 0;
+    }
+}
+
+static double read_double(reader *r) {
+    const unsigned char *m, *n;
+    if (take(r, 1, &m) != 0) return 0;
+    if (m[0] == 0xcb && take(r, 8, &n) == 0) {
+        uint64_t bits = read_be(n, 8);
+        double value;
+        memcpy(&value, &bits, 8);
+        return value;
+    }
+    if (m[0] == 0xca && take(r, 4, &n) == 0) {
+        uint32_t bits = (uint32_t)read_be(n, 4);
+        float value;
+        memcpy(&value, &bits, 4);
+        return value;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+typedef struct dict_entry {
+    const unsigned char *bytes;
+    uint32_t len;
+} dict_entry;
+
+/* Copies dictionary string `index` (already msgpack-encoded) to `out`. */
+static void copy_string(reader *r, const dict_entry *dict, uint32_t count, ddtrace_mpbuf *out) {
+    uint64_t index = read_integer(r);
+    if (r->bad || index >= count) { r->bad = 1; return; }
+    ddtrace_mp_string(out, dict[index].bytes, dict[index].len);
+}
+
+int ddtrace_mp_v05_to_v04(const char *dictionary, size_t dictionary_len, const char *traces, size_t traces_len,
+                          ddtrace_mpbuf *out) {
+    reader d = {(const unsigned char *)dictionary, dictionary_len, 0};
+    uint32_t count = read_container(&d, 0);
+    if (d.bad || count == 0 || (uint64_t)count > dictionary_len) return -1;
+    dict_entry *dict = (dict_entry *)malloc((size_t)count * sizeof(dict_entry));
+    if (!dict) return -1;
+    for (uint32_t i = 0; i < count && !d.bad; i++) {
+        const unsigned char *m, *n;
+        if (take(&d, 1, &m) != 0) break;
+        uint64_t len = 0;
+        if ((m[0] & 0xe0) == 0xa0) len = m[0] & 0x1f;
+        else if (m[0] == 0xd9 && take(&d, 1, &n) == 0) len = n[0];
+        else if (m[0] == 0xda && take(&d, 2, &n) == 0) len = read_be(n, 2);
+        else if (m[0] == 0xdb && take(&d, 4, &n) == 0) len = read_be(n, 4);
+        else { d.bad = 1; break; }
+        if (take(&d, (size_t)len, &n) != 0) break;
+        dict[i].bytes = n;
+        dict[i].len = (uint32_t)len;
+    }
+    if (d.bad) { free(dict); return -1; }
+
+    reader r = {(const unsigned char *)traces, traces_len, 0};
+    uint32_t chunks = read_container(&r, 0);
+    /* The payload's chunk array always has the 5-byte header, as the encoder writes it (the flusher splits
+     * payloads at chunk boundaries after that header). */
+    static const char header[5] = {(char)0xdd, 0, 0, 0, 0};
+    size_t header_offset = out->size;
+    ddtrace_mp_raw(out, header, 5);
+    ddtrace_mpbuf_patch_u32_header(out, header_offset, 0xdd, chunks);
+    for (uint32_t c = 0; c < chunks && !r.bad; c++) {
+        uint32_t spans = read_container(&r, 0);
+        ddtrace_mp_array(out, spans);
+        for (uint32_t s = 0; s < spans && !r.bad; s++) {
+            if (read_container(&r, 0) != 12) { r.bad = 1; break; }
+            ddtrace_mp_map(out, 12);
+            static const char k_service[] = "\xa7" "service", k_name[] = "\xa4" "name",
+                              k_resource[] = "\xa8" "resource", k_type[] = "\xa4" "type", k_meta[] = "\xa4" "meta",
+                              k_metrics[] = "\xa7" "metrics";
+            ddtrace_mp_raw(out, k_service, 8); copy_string(&r, dict, count, out);
+            ddtrace_mp_raw(out, k_name, 5); copy_string(&r, dict, count, out);
+            ddtrace_mp_raw(out, k_resource, 9); copy_string(&r, dict, count, out);
+            uint64_t trace_id = read_integer(&r), span_id = read_integer(&r), parent_id = read_integer(&r);
+            int64_t start = (int64_t)read_integer(&r), duration = (int64_t)read_integer(&r);
+            int32_t error = (int32_t)read_integer(&r);
+            ddtrace_mp_span_numbers(out, trace_id, span_id, parent_id, start, duration, error);
+            ddtrace_mp_raw(out, k_meta, 5);
+            uint32_t meta = read_container(&r, 1);
+            ddtrace_mp_map(out, meta);
+            for (uint32_t i = 0; i < meta && !r.bad; i++) {
+                copy_string(&r, dict, count, out);
+                copy_string(&r, dict, count, out);
+            }
+            ddtrace_mp_raw(out, k_metrics, 8);
+            uint32_t metrics = read_container(&r, 1);
+            ddtrace_mp_map(out, metrics);
+            for (uint32_t i = 0; i < metrics && !r.bad; i++) {
+                copy_string(&r, dict, count, out);
+                ddtrace_mp_double(out, read_double(&r));
+            }
+            ddtrace_mp_raw(out, k_type, 5); copy_string(&r, dict, count, out);
+        }
+    }
+    free(dict);
+    if (r.bad || r.left != 0 || out->failed) return -1;
+    return 0;
+}

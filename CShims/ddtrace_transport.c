@@ -495,9 +495,19 @@ static int fail(ddtrace_conn *c, int err) {
 
 int ddtrace_conn_exchange(ddtrace_conn *c, const void *head, size_t head_length, const void *body,
                           size_t body_length, int timeout_ms, ddtrace_http_response *response, const char **body_out) {
+    return ddtrace_conn_exchange_prefixed(c, head, head_length, NULL, 0, body, body_length, timeout_ms, response,
+                                          body_out);
+}
+
+int ddtrace_conn_exchange_prefixed(ddtrace_conn *c, const void *head, size_t head_length, const void *prefix,
+                                   size_t prefix_length, const void *body, size_t body_length, int timeout_ms,
+                                   ddtrace_http_response *response, const char **body_out) {
     if (body_out) *body_out = NULL;
-    if (!c || !response || (!head && head_length) || (!body && body_length) || timeout_ms <= 0) return -EINVAL;
-    if (head_length + body_length < head_length) return -EINVAL;
+    if (!c || !response || (!head && head_length) || (!prefix && prefix_length) || (!body && body_length) ||
+        timeout_ms <= 0)
+        return -EINVAL;
+    if (head_length + prefix_length < head_length || head_length + prefix_length + body_length < body_length)
+        return -EINVAL;
     memset(response, 0, sizeof *response);
     int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000LL;
 
@@ -522,11 +532,12 @@ int ddtrace_conn_exchange(ddtrace_conn *c, const void *head, size_t head_length,
             if (r != 0) return fail(c, r);
         }
 
-        struct iovec iov[2] = {
+        struct iovec iov[3] = {
             {.iov_base = (void *)head, .iov_len = head_length},
+            {.iov_base = (void *)prefix, .iov_len = prefix_length},
             {.iov_base = (void *)body, .iov_len = body_length},
         };
-        r = send_all(c, iov, 2, deadline);
+        r = send_all(c, iov, 3, deadline);
         int received = 0;
         size_t used = 0, consumed = 0;
         if (r == 0) r = read_response(c, deadline, response, &used, &consumed, &received);

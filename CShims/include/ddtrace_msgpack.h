@@ -108,6 +108,65 @@ static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers(
     return 0;
 }
 
+/* ---- /v0.5/traces ----------------------------------------------------------------------------------------
+ * A v0.5 payload is `[dictionary, traces]`: every string appears once in `dictionary` (an array of str) and spans
+ * refer to it by index. The flusher writes `traces` into an ordinary ddtrace_mpbuf as for v0.4 and interns strings
+ * into a ddtrace_strtab; at send time the request body is `0x92`, the table's array, then `traces` (sent as two
+ * iovecs, so the traces are never copied). Index 0 is always "" (the agent's decoder and dd-trace-py rely on it
+ * for unset fields). */
+typedef struct ddtrace_strtab {
+    /* The dictionary array: a 5-byte array32 header (patched by ddtrace_strtab_finish), then each string
+     * msgpack-encoded in index order. */
+    ddtrace_mpbuf strings;
+    uint32_t count;
+    /* Open addressing over `slot_mask + 1` slots: 0 = empty, else (index + 1). */
+    uint32_t *slots;
+    uint32_t slot_mask;
+    /* Per index: hash, and where the string's bytes start in `strings` (for comparisons on a hash match). */
+    uint32_t *hashes;
+    uint32_t *offsets;
+    uint32_t *lengths;
+    uint32_t entry_capacity;
+    int failed;
+} ddtrace_strtab;
+
+/* Returns 0, or -1 if memory could not be allocated (then `failed` is set and interning returns 0). */
+int ddtrace_strtab_init(ddtrace_strtab *t, uint32_t initial_entries);
+void ddtrace_strtab_destroy(ddtrace_strtab *t);
+/* Back to the dictionary `[""]`, keeping the memory. */
+void ddtrace_strtab_reset(ddtrace_strtab *t);
+/* The index of `bytes` in the dictionary, adding it if new. Returns 0 (the empty string) and sets `failed` when
+ * memory runs out; the payload is then dropped and counted, like an encoding failure in v0.4. */
+uint32_t ddtrace_strtab_intern(ddtrace_strtab *t, const void *bytes, size_t len);
+/* Patches the dictionary's element count into its header. */
+void ddtrace_strtab_finish(ddtrace_strtab *t);
+
+/* The six numeric fields of a v0.5 span (array elements 3-8): uint64 ids, int64 times, int32 error, fixed widths. */
+static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_v05(
+    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
+    int32_t error) {
+    enum { total = 9 * 5 + 5 };
+    if (b->capacity - b->size < total && ddtrace_mpbuf_reserve(b, total) != 0) return -1;
+    char *p = b->data + b->size;
+    ddtrace_mp_put_be64(p, 0xcf, trace_id);
+    ddtrace_mp_put_be64(p + 9, 0xcf, span_id);
+    ddtrace_mp_put_be64(p + 18, 0xcf, parent_id);
+    ddtrace_mp_put_be64(p + 27, 0xd3, (uint64_t)start);
+    ddtrace_mp_put_be64(p + 36, 0xd3, (uint64_t)duration);
+    p[45] = (char)0xd2;
+    uint32_t be = __builtin_bswap32((uint32_t)error);
+    memcpy(p + 46, &be, 4);
+    b->size += total;
+    return 0;
+}
+
+/* Rewrites a v0.5 payload (its dictionary array and its traces array, as the encoder produced them) as a v0.4
+ * payload appended to `out` (chunk array with a 5-byte array32 header, like the encoder's), for an agent that answered 404/415 to /v0.5/traces: the spans already encoded are
+ * sent rather than dropped. Returns 0, or -1 if the input is not a v0.5 payload this tracer wrote (or memory ran
+ * out); `out` is then in an unspecified state. */
+int ddtrace_mp_v05_to_v04(const char *dictionary, size_t dictionary_len, const char *traces, size_t traces_len,
+                          ddtrace_mpbuf *out);
+
 #ifdef __cplusplus
 }
 #endif

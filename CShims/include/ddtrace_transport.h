@@ -64,6 +64,12 @@ void ddtrace_conn_close(ddtrace_conn *conn);
 int ddtrace_conn_exchange(ddtrace_conn *conn, const void *head, size_t head_length, const void *body,
                           size_t body_length, int timeout_ms, ddtrace_http_response *response, const char **body_out);
 
+/* The same exchange with the body sent in two parts, `prefix` then `body` (one writev, no copy): a v0.5 payload's
+ * string table and its traces, which are built in separate buffers. */
+int ddtrace_conn_exchange_prefixed(ddtrace_conn *conn, const void *head, size_t head_length, const void *prefix,
+                                   size_t prefix_length, const void *body, size_t body_length, int timeout_ms,
+                                   ddtrace_http_response *response, const char **body_out);
+
 /* Bytes written to the socket (resends included) and successful connects since creation (for the tracer's
  * health counters; connects - 1 is the number of reconnections). */
 uint64_t ddtrace_conn_bytes_sent(const ddtrace_conn *conn);

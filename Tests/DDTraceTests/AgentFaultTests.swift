@@ -41,6 +41,52 @@ struct AgentFaultTests {
         tracer.shutdown()
     }
 
+    @Test("404/415 on /v0.5/traces: the tracer switches to v0.4 and converts what it had encoded; nothing is lost",
+          arguments: [404, 415])
+    func v05FallsBackToV04(status: Int) throws {
+        let agent = try FakeAgent { _, _ in .status(200) }
+        agent.v05Status.withLock { $0 = status }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url) {
+            $0.apiVersion = "v0.5"
+            // Small payloads, so that several v0.5 payloads are queued when the first 404 arrives.
+            $0.maxPayloadSize = 65536
+        }
+        #expect(tracer.counters.traceAPIVersion == "v0.5")
+        traceMany(tracer, 3000)
+        #expect(tracer.flush(timeout: .seconds(20)).succeeded)
+        traceMany(tracer, 100)
+        #expect(tracer.flush(timeout: .seconds(20)).succeeded)
+        let counters = tracer.counters
+        let received = agent.received
+        #expect(counters.traceAPIVersion == "v0.4")
+        #expect(received.spans == 3100, "every span arrives, in v0.4")
+        #expect(counters.spansSent == 3100)
+        #expect(counters.droppedRejectedByAgent == 0)
+        #expect(received.paths.filter { $0.hasPrefix("/v0.5/") }.count == 1, "one v0.5 attempt: \(received.paths)")
+        #expect(received.paths.dropFirst().allSatisfy { $0 == "/v0.4/traces" })
+        tracer.shutdown()
+    }
+
+    @Test("v0.5: a 413 splits the payload (each half keeps the string table) and everything arrives")
+    func v05PayloadTooLarge() throws {
+        let agent = try FakeAgent { size, _ in size > 20_000 ? .status(413) : .status(200) }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url) {
+            $0.apiVersion = "v0.5"
+            $0.maxPayloadSize = 65536
+        }
+        traceMany(tracer, 2000)
+        #expect(tracer.flush(timeout: .seconds(20)).succeeded)
+        #expect(agent.received.spans == 2000)
+        #expect(tracer.counters.spansSent == 2000)
+        // The refused payload is resent as v0.4 halves (each half of a v0.5 payload would need the whole string
+        // table); the tracer itself stays on v0.5.
+        #expect(agent.received.paths.first == "/v0.5/traces")
+        #expect(tracer.counters.traceAPIVersion == "v0.5")
+        tracer.shutdown()
+    }
+
     @Test("5xx: retried with a bound, and nothing is lost when the agent recovers")
     func serverErrorsThenRecovery() throws {
         let agent = try FakeAgent { _, number in number <= 2 ? .status(503) : .status(200) }

@@ -15,12 +15,18 @@ struct AgentIntegrationTests {
         var testDescription: String { rawValue }
     }
 
-    @Test("a nested trace across threads and tasks arrives complete and correct", arguments: Transport.allCases)
-    func nestedTraceArrives(transport: Transport) async throws {
+    @Test(
+        "a nested trace across threads and tasks arrives complete and correct",
+        arguments: Transport.allCases, TraceAPIVersion.allCases)
+    func nestedTraceArrives(transport: Transport, api: TraceAPIVersion) async throws {
         let agent = try TestAgent.shared()
-        let token = sessionToken("nested-\(transport.rawValue)")
-        let tracer = try agent.tracer(token: token, unixSocket: transport.unixSocket) { $0.ioUringEnabled = transport.ioUring }
+        let token = sessionToken("nested-\(transport.rawValue)-\(api.rawValue)")
+        let tracer = try agent.tracer(token: token, unixSocket: transport.unixSocket) {
+            $0.ioUringEnabled = transport.ioUring
+            $0.apiVersion = api.rawValue
+        }
         #expect(tracer.counters.usesIOUring == transport.ioUring)
+        #expect(tracer.counters.traceAPIVersion == api.rawValue)
 
         struct Boom: Error {}
         var rootTraceId = DDTraceID(high: 0, low: 0)
@@ -59,6 +65,8 @@ struct AgentIntegrationTests {
         let decoded = try agent.payloads(token)
         #expect(decoded.errors.isEmpty, "independent decoder: \(decoded.errors)")
         #expect(decoded.payloads.flatMap { $0 }.count == 1, "one chunk on the wire")
+        let paths = try agent.requests(token).compactMap { $0["url"] as? String }.filter { $0.contains("/traces") }
+        #expect(!paths.isEmpty && paths.allSatisfy { $0.contains(api.path) }, "\(paths)")
         try #require(chunks.count == 1)
         let spans = chunks[0]
         #expect(spans.count == 7)

@@ -87,6 +87,16 @@ struct ConfigurationInvalidValueTests {
         row(.partialFlushMinSpans, "1000001", .outOfRange, "using the default 300"),
         row(.partialFlushMinSpans, "many", .invalidNumber, "using the default 300"),
         row(.ioUringEnabled, "y", .invalidBoolean, "using the default true"),
+        row(.apiVersion, "v0.7", .invalidValue, "using the default v0.4"),
+        row(.apiVersion, "0.5", .invalidValue, "using the default v0.4"),
+        row(.healthMetricsEnabled, "sometimes", .invalidBoolean, "using the default false"),
+        row(.dogstatsdURL, "statsd:8125", .invalidURL, "using the agent host and DD_DOGSTATSD_PORT"),
+        row(.dogstatsdURL, "http://statsd:8125", .unsupportedScheme, "using the agent host and DD_DOGSTATSD_PORT"),
+        row(.dogstatsdURL, "udp://statsd:99999", .invalidURL, "using the agent host and DD_DOGSTATSD_PORT"),
+        row(.dogstatsdURL, "udp://stats d", .invalidURL, "using the agent host and DD_DOGSTATSD_PORT"),
+        row(.dogstatsdURL, "unix://relative.sock", .invalidURL, "using the agent host and DD_DOGSTATSD_PORT"),
+        row(.dogstatsdPort, "0", .outOfRange, "using the default 8125"),
+        row(.dogstatsdPort, "statsd", .invalidNumber, "using the default 8125"),
     ]
 
     @Test(arguments: environmentRows)

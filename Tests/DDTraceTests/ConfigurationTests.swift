@@ -39,7 +39,8 @@ extension ResolvedConfiguration {
             "spanPoolSize": "\(spanPoolSize)", "ringCapacity": "\(ringCapacity)",
             "maxPayloadBytes": "\(maxPayloadBytes)", "bufferCapBytes": "\(bufferCapBytes)",
             "partialFlushEnabled": "\(partialFlushEnabled)", "partialFlushMinSpans": "\(partialFlushMinSpans)",
-            "ioUringEnabled": "\(ioUringEnabled)",
+            "ioUringEnabled": "\(ioUringEnabled)", "apiVersion": "\(apiVersion)",
+            "healthMetricsEnabled": "\(healthMetricsEnabled)", "dogstatsdURL": "\(dogstatsdURL.map(String.init(describing:)) ?? "nil")", "dogstatsdPort": "\(dogstatsdPort)",
         ]
     }
 }
@@ -121,6 +122,16 @@ struct ConfigurationTests {
         ValidRow(variable: .partialFlushMinSpans, value: "1", field: "partialFlushMinSpans", expected: "1"),
         ValidRow(variable: .partialFlushMinSpans, value: "1000000", field: "partialFlushMinSpans", expected: "1000000"),
         ValidRow(variable: .ioUringEnabled, value: "0", field: "ioUringEnabled", expected: "false"),
+        ValidRow(variable: .apiVersion, value: "v0.5", field: "apiVersion", expected: "v0.5"),
+        ValidRow(variable: .apiVersion, value: "V0.4", field: "apiVersion", expected: "v0.4"),
+        ValidRow(variable: .healthMetricsEnabled, value: "yes", field: "healthMetricsEnabled", expected: "true"),
+        ValidRow(variable: .dogstatsdURL, value: "udp://statsd:9125", field: "dogstatsdURL", expected: "udp://statsd:9125"),
+        ValidRow(variable: .dogstatsdURL, value: "udp://statsd", field: "dogstatsdURL", expected: "udp://statsd:8125"),
+        ValidRow(variable: .dogstatsdURL, value: "udp://[::1]:9125", field: "dogstatsdURL", expected: "udp://[::1]:9125"),
+        ValidRow(
+            variable: .dogstatsdURL, value: "unix:///var/run/datadog/dsd.socket", field: "dogstatsdURL",
+            expected: "unix:///var/run/datadog/dsd.socket"),
+        ValidRow(variable: .dogstatsdPort, value: "9125", field: "dogstatsdPort", expected: "9125"),
     ]
 
     @Test(arguments: validRows)

@@ -33,8 +33,8 @@ import CDDTraceShims
     public enum Format: String, Sendable, CaseIterable {
         /// `PUT /v0.4/traces`: an array of chunks, each an array of span maps.
         case v04 = "v0.4"
-        // TODO(v0.5): add `case v05 = "v0.5"` (string table + span arrays) when the engine gains a v0.5 encoder,
-        // and dispatch on it in `encodePayload()`; the Encoder benchmark iterates over `Format.allCases`.
+        /// `PUT /v0.5/traces`: a string table, then chunks of 12-element span arrays referring to it.
+        case v05 = "v0.5"
     }
 
     /// The spans encoded by each `encodePayload()`.
@@ -72,7 +72,7 @@ import CDDTraceShims
                 env: resolved.env, version: resolved.version, defaultService: resolved.service,
                 globalTags: resolved.globalTags, runtimeId: "0d4a5c6e-1b2f-4c3d-9e8f-7a6b5c4d3e2f",
                 processId: 4242),
-            initialCapacity: 1 << 20)
+            initialCapacity: 1 << 20, format: format == .v05 ? .v05 : .v04)
 
         var slots: [SlotPointer] = []
         slots.reserveCapacity(spanCount)
@@ -117,19 +117,16 @@ import CDDTraceShims
     /// Encodes every prepared span into a fresh payload and returns its size in bytes.
     @discardableResult
     public func encodePayload() -> Int {
-        switch format {
-        case .v04:
-            encoder.startPayload()
-            let decoration = ChunkDecoration(samplingPriority: 1, decisionMaker: "-0", agentRate: nil)
-            for chunk in chunks {
-                encoder.appendChunk(chunk, decoration: decoration, origin: "", wallClockOffset: wallClockOffset)
-            }
-            encoder.finishPayload()
-            precondition(!encoder.failed, "the encoder could not allocate its buffer")
-            return encoder.size
+        encoder.startPayload()
+        let decoration = ChunkDecoration(samplingPriority: 1, decisionMaker: "-0", agentRate: nil)
+        for chunk in chunks {
+            encoder.appendChunk(chunk, decoration: decoration, origin: "", wallClockOffset: wallClockOffset)
         }
+        encoder.finishPayload()
+        precondition(!encoder.failed, "the encoder could not allocate its buffer")
+        return encoder.size
     }
 
-    /// A copy of the last encoded payload (for validating it).
-    public var lastPayload: [UInt8] { Array(encoder.bytes) }
+    /// A copy of the last encoded payload, as sent (for validating it): for v0.5 the string table, then the traces.
+    public var lastPayload: [UInt8] { (encoder.dictionaryPrefix ?? []) + Array(encoder.bytes) }
 }

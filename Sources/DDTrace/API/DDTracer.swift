@@ -359,8 +359,15 @@ public final class DDTracer: Sendable {
 
     /// The tracer's health counters, summed over all threads.
     public var counters: DDTracerCounters {
+        DDTracerCounters(engine: engine.pointer, flusher: flusher.currentStatistics)
+    }
+}
+
+extension DDTracerCounters {
+    /// The app threads' counters summed, with the flusher's (also used by the flusher for health metrics).
+    init(engine: UnsafeMutablePointer<EngineCore>, flusher: FlusherStatistics) {
         var counters = DDTracerCounters()
-        for state in engine.pointer.pointee.registry.takeUnretainedValue().all {
+        for state in engine.pointee.registry.takeUnretainedValue().all {
             counters.spansStarted += state.read(.spansStarted)
             counters.spansFinished += state.read(.spansFinished)
             counters.droppedPoolExhausted += state.read(.droppedPoolExhausted)
@@ -368,7 +375,6 @@ public final class DDTracer: Sendable {
             counters.tagsDroppedPoolExhausted += state.read(.tagsDroppedPoolExhausted)
             counters.ringOverflows += state.read(.ringOverflows)
         }
-        let flusher = flusher.currentStatistics
         counters.spansSent = flusher.spansSent
         counters.chunksSent = flusher.chunksSent
         counters.payloadsSent = flusher.payloadsSent
@@ -387,7 +393,9 @@ public final class DDTracer: Sendable {
         counters.flusherCPUNanoseconds = flusher.flusherCPUNanoseconds
         counters.usesIOUring = flusher.usesIOUring
         counters.lastError = flusher.lastError
-        return counters
+        counters.stringsTruncated = flusher.stringsTruncated
+        counters.traceAPIVersion = flusher.apiVersion.rawValue
+        self = counters
     }
 }
 
@@ -450,6 +458,11 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
     public var usesIOUring: Bool = false
     /// The last send error, "" after a success.
     public var lastError: String = ""
+    /// Span names, services, resources, types, tag keys and values cut to the agent's limits when encoded
+    /// (name/service/type 100 bytes, resource 5,000, tag key 200, tag value 25,000).
+    public var stringsTruncated: UInt64 = 0
+    /// The trace endpoint in use: "v0.4", or "v0.5" until an agent that does not support it is met.
+    public var traceAPIVersion: String = ""
 
     public var description: String {
         "started=\(spansStarted) finished=\(spansFinished) sent=\(spansSent) chunks=\(chunksSent) "
@@ -458,6 +471,7 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
             + "rejected=\(droppedRejectedByAgent) encoding=\(droppedEncodingFailed) filters=\(droppedByFilters) "
             + "sampling=\(droppedBySampling)} tagsDropped=\(tagsDroppedPoolExhausted) "
             + "ringOverflows=\(ringOverflows) requestErrors=\(requestErrors) responseErrors=\(responseErrors) "
-            + "transport=\(usesIOUring ? "io_uring" : "plain")"
+            + "truncated=\(stringsTruncated) transport=\(usesIOUring ? "io_uring" : "plain") "
+            + "api=\(traceAPIVersion)"
     }
 }

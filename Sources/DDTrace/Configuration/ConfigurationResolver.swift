@@ -38,6 +38,20 @@ struct ConfigurationResolver {
         let partialFlushMinSpans = integer(
             .partialFlushMinSpans, .partialFlushMinSpans, property: "partialFlushMinSpans", c.partialFlushMinSpans)
         let ioUring = boolean(.ioUringEnabled, .ioUringEnabled, property: "ioUringEnabled", c.ioUringEnabled)
+        let apiVersion = settle(
+            [
+                fromProperty("apiVersion", c.apiVersion, allowed: TraceAPIVersionRule.allowed, TraceAPIVersionRule.parse),
+                fromEnvironment(.apiVersion, TraceAPIVersionRule.parse),
+            ], default: TraceAPIVersionRule.defaultValue)
+        let healthMetricsEnabled = boolean(
+            .healthMetricsEnabled, .healthMetricsEnabled, property: "healthMetricsEnabled", c.healthMetricsEnabled)
+        let dogstatsdURL = settle(
+            [
+                fromProperty("dogstatsdURL", c.dogstatsdURL, allowed: DogStatsDAddressRule.urlAllowed,
+                             DogStatsDAddressRule.parseURL),
+                fromEnvironment(.dogstatsdURL, DogStatsDAddressRule.parseURL),
+            ], otherwise: "using the agent host and DD_DOGSTATSD_PORT")
+        let dogstatsdPort = integer(.dogstatsdPort, .dogstatsdPort, property: "dogstatsdPort", nil)
         return ResolvedConfiguration(
             service: identity.service, env: identity.env, version: identity.version,
             globalTags: tags.filter { !TagEntry.identityKeys.contains($0.key) }.map { ($0.key, $0.value) },
@@ -46,7 +60,8 @@ struct ConfigurationResolver {
             flushIntervalNanoseconds: Int64((interval * 1_000_000_000).rounded()),
             spanPoolSize: spanPoolSize, ringCapacity: ringCapacity, maxPayloadBytes: maxPayload,
             bufferCapBytes: bufferCap, partialFlushEnabled: partialFlush, partialFlushMinSpans: partialFlushMinSpans,
-            ioUringEnabled: ioUring, diagnostics: log.diagnostics)
+            ioUringEnabled: ioUring, apiVersion: apiVersion, healthMetricsEnabled: healthMetricsEnabled,
+            dogstatsdURL: dogstatsdURL, dogstatsdPort: dogstatsdPort, diagnostics: log.diagnostics)
     }
 }
 

@@ -32,6 +32,7 @@ struct BooleanRule: Sendable {
     static let traceDebug = BooleanRule(defaultValue: false)
     static let partialFlushEnabled = BooleanRule(defaultValue: true)
     static let ioUringEnabled = BooleanRule(defaultValue: true)
+    static let healthMetricsEnabled = BooleanRule(defaultValue: false)
 
     static let allowed = "true/false, 1/0, yes/no, on/off (any case)"
 
@@ -59,6 +60,7 @@ struct IntegerRule: Sendable {
     var requirement: String?
 
     static let agentPort = IntegerRule(defaultValue: 8126, range: 1...65_535)
+    static let dogstatsdPort = IntegerRule(defaultValue: 8125, range: 1...65_535)
     static let spanPoolSize = IntegerRule(defaultValue: 4096, range: 64...1_048_576)
     static let ringCapacity = IntegerRule(defaultValue: 8192, range: 256...1_048_576, roundsUpToPowerOfTwo: true)
     /// dd-trace-py's default payload limit (20 MiB).
@@ -184,5 +186,66 @@ enum SettingText {
         let start = text.firstIndex { !$0.isWhitespace } ?? text.endIndex
         let end = text.lastIndex { !$0.isWhitespace }.map(text.index(after:)) ?? start
         return text[start..<end]
+    }
+}
+
+/// `DD_TRACE_API_VERSION`: which trace endpoint the flusher posts to.
+enum TraceAPIVersionRule {
+    static let defaultValue = TraceAPIVersion.v04
+    static let allowed = "v0.4 or v0.5"
+
+    static func parse(_ raw: String) -> SettingCheck<TraceAPIVersion> {
+        TraceAPIVersion(rawValue: raw.lowercased()).map { .valid($0) }
+            ?? .invalid(SettingProblem(.invalidValue, "not a supported trace API version"))
+    }
+}
+
+/// Where DogStatsD health metrics go.
+enum DogStatsDEndpoint: Sendable, Equatable, CustomStringConvertible {
+    case udp(host: String, port: Int)
+    case unix(path: String)
+
+    var description: String {
+        switch self {
+        case .udp(let host, let port) where host.contains(":"): "udp://[\(host)]:\(port)"
+        case .udp(let host, let port): "udp://\(host):\(port)"
+        case .unix(let path): "unix://\(path)"
+        }
+    }
+}
+
+/// `DD_DOGSTATSD_URL`: `udp://host[:port]` or `unix:///path` (a datagram socket), as the other Datadog tracers
+/// and the agent's `dogstatsd_socket` accept.
+enum DogStatsDAddressRule {
+    static let urlAllowed = "udp://host[:port] (port defaults to \(IntegerRule.dogstatsdPort.defaultValue)) or "
+        + "unix:///absolute/path"
+
+    static func parseURL(_ raw: String) -> SettingCheck<DogStatsDEndpoint> {
+        guard let separator = raw.firstRange(of: "://") else {
+            return .invalid(SettingProblem(.invalidURL, "not a URL (expected udp:// or unix://)"))
+        }
+        let scheme = raw[..<separator.lowerBound].lowercased()
+        let rest = raw[separator.upperBound...]
+        switch scheme {
+        case "udp":
+            // The same authority rules as the agent's http:// URLs, with DogStatsD's default port.
+            switch AgentAddressRule.parseURL("http://" + rest, httpsIsFatal: false) {
+            case .valid(.tcp(let host, let port)):
+                let explicitPort = rest.hasSuffix(":\(port)") || rest.hasSuffix(":\(port)/")
+                return .valid(.udp(host: host, port: explicitPort ? port : IntegerRule.dogstatsdPort.defaultValue))
+            case .invalid(let problem):
+                return .invalid(problem)
+            default:
+                return .invalid(SettingProblem(.invalidURL, "not a udp:// URL"))
+            }
+        case "unix":
+            switch AgentAddressRule.checkSocketPath(String(rest), code: .invalidURL) {
+            case .valid(.unix(let path)): return .valid(.unix(path: path))
+            case .invalid(let problem): return .invalid(problem)
+            default: return .invalid(SettingProblem(.invalidURL, "not a socket path"))
+            }
+        default:
+            return .invalid(SettingProblem(.unsupportedScheme, "unsupported scheme \"\(scheme)\"; use udp:// or unix://"))
+        }
     }
 }

@@ -134,6 +134,22 @@ public struct DDTracerConfiguration: Sendable {
     /// - Default value: `true`.
     public var ioUringEnabled: Bool?
 
+    /// The trace endpoint: `"v0.4"` or `"v0.5"` (string-table encoding, smaller payloads). With v0.5 an agent
+    /// that answers 404 or 415 is used with v0.4 from then on, converting what was already encoded.
+    /// - Environment variable: `DD_TRACE_API_VERSION`
+    /// - Default value: `"v0.4"`.
+    public var apiVersion: String?
+
+    /// Send the tracer's health counters (`datadog.tracer.*`) to DogStatsD every flush interval.
+    /// - Environment variable: `DD_TRACE_HEALTH_METRICS_ENABLED`
+    /// - Default value: `false`.
+    public var healthMetricsEnabled: Bool?
+
+    /// The DogStatsD address for health metrics: `udp://host[:port]` or `unix:///path`.
+    /// - Environment variable: `DD_DOGSTATSD_URL` (or `DD_DOGSTATSD_PORT` on the agent's host)
+    /// - Default value: the agent's host (localhost for a unix-socket agent), port 8125, over UDP.
+    public var dogstatsdURL: String?
+
     // MARK: Resolution
 
     /// The environment variables to read; replace it to test or to isolate the tracer from the process.

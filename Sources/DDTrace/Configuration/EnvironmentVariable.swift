@@ -22,10 +22,14 @@ enum EnvironmentVariable: String, CaseIterable, Sendable {
     case partialFlushEnabled = "DD_TRACE_PARTIAL_FLUSH_ENABLED"
     case partialFlushMinSpans = "DD_TRACE_PARTIAL_FLUSH_MIN_SPANS"
     case ioUringEnabled = "DD_TRACE_IO_URING_ENABLED"
+    case apiVersion = "DD_TRACE_API_VERSION"
+    case healthMetricsEnabled = "DD_TRACE_HEALTH_METRICS_ENABLED"
+    case dogstatsdURL = "DD_DOGSTATSD_URL"
+    case dogstatsdPort = "DD_DOGSTATSD_PORT"
 
     /// How a variable's text is interpreted.
     enum Kind: Sendable {
-        case text, tagList, boolean, integer, seconds, url, host
+        case text, tagList, boolean, integer, seconds, url, host, choice
     }
 
     /// Everything the registry knows about one variable.
@@ -105,6 +109,23 @@ enum EnvironmentVariable: String, CaseIterable, Sendable {
             .integer(.partialFlushMinSpans, "Finished spans in one trace that trigger a partial flush.")
         case .ioUringEnabled:
             .boolean(.ioUringEnabled, "Try io_uring for agent I/O; plain sockets are used if it is unavailable.")
+        case .apiVersion:
+            Info(
+                kind: .choice, defaultValue: TraceAPIVersionRule.defaultValue.rawValue,
+                allowed: TraceAPIVersionRule.allowed,
+                summary: "Agent endpoint for traces. With v0.5, an agent that answers 404 or 415 is used with v0.4 "
+                    + "from then on (the payloads already encoded are converted, not dropped).")
+        case .healthMetricsEnabled:
+            .boolean(
+                .healthMetricsEnabled,
+                "Send the tracer's health counters as `datadog.tracer.*` DogStatsD metrics every flush interval.")
+        case .dogstatsdURL:
+            Info(
+                kind: .url, defaultValue: "none", allowed: DogStatsDAddressRule.urlAllowed,
+                summary: "DogStatsD address for health metrics; without it, the agent's host (or `localhost` when "
+                    + "the agent is a unix socket) and `DD_DOGSTATSD_PORT` over UDP.")
+        case .dogstatsdPort:
+            .integer(.dogstatsdPort, "DogStatsD UDP port, used when `DD_DOGSTATSD_URL` is unset.")
         }
     }
 

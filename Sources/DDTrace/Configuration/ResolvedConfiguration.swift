@@ -29,6 +29,20 @@ struct ResolvedConfiguration: Sendable {
     var partialFlushEnabled: Bool
     var partialFlushMinSpans: Int
     var ioUringEnabled: Bool
+    var apiVersion: TraceAPIVersion
+    var healthMetricsEnabled: Bool
+    /// `DD_DOGSTATSD_URL`, when set (else `dogstatsd(agent:)` uses the agent's host and `dogstatsdPort`).
+    var dogstatsdURL: DogStatsDEndpoint?
+    var dogstatsdPort: Int
+
+    /// Where health metrics go: the URL, else the agent's host (localhost for a unix-socket agent) over UDP.
+    var dogstatsd: DogStatsDEndpoint {
+        if let dogstatsdURL { return dogstatsdURL }
+        switch agent {
+        case .tcp(let host, _): return .udp(host: host, port: dogstatsdPort)
+        case .unix: return .udp(host: AgentEndpoint.defaultHost, port: dogstatsdPort)
+        }
+    }
     /// Every problem found while resolving, with what was used instead.
     var diagnostics: [DDConfigurationDiagnostic]
 }

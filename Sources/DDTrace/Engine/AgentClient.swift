@@ -87,10 +87,12 @@ final class AgentClient {
 
     var bytesSent: UInt64 { connection.map { ddtrace_conn_bytes_sent($0) } ?? 0 }
 
-    /// `PUT /v0.4/traces` with a msgpack payload of `traceCount` chunks.
-    func sendTraces(_ payload: UnsafeRawBufferPointer, traceCount: Int, apiPath: String = "/v0.4/traces") -> Result<
-        AgentResponse, AgentError
-    > {
+    /// `PUT /v0.4/traces` (or `/v0.5/traces`) with a msgpack payload of `traceCount` chunks. The body is
+    /// `prefix` followed by `payload` (a v0.5 payload's string table and traces; v0.4 has no prefix).
+    func sendTraces(
+        _ payload: UnsafeRawBufferPointer, prefix: UnsafeRawBufferPointer? = nil, traceCount: Int,
+        apiPath: String = "/v0.4/traces"
+    ) -> Result<AgentResponse, AgentError> {
         let headers: [(String, String)] =
             [
                 ("Content-Type", "application/msgpack"),
@@ -100,7 +102,7 @@ final class AgentClient {
                 ("Datadog-Meta-Lang-Interpreter", "swift"),
                 ("Datadog-Meta-Tracer-Version", DDTraceVersion.current),
             ] + additionalHeaders
-        return exchange(method: "PUT", path: apiPath, headers: headers, body: payload)
+        return exchange(method: "PUT", path: apiPath, headers: headers, prefix: prefix, body: payload)
     }
 
     /// `GET path` (for example `/info`).
@@ -108,18 +110,22 @@ final class AgentClient {
         exchange(method: "GET", path: path, headers: additionalHeaders, body: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
-    private func exchange(method: String, path: String, headers: [(String, String)], body: UnsafeRawBufferPointer)
-        -> Result<AgentResponse, AgentError>
-    {
+    private func exchange(
+        method: String, path: String, headers: [(String, String)], prefix: UnsafeRawBufferPointer? = nil,
+        body: UnsafeRawBufferPointer
+    ) -> Result<AgentResponse, AgentError> {
         guard let connection else { return .failure(.unusableEndpoint(creationError)) }
-        let headLength = formatHead(method: method, path: path, headers: headers, contentLength: method == "GET" ? -1 : body.count)
+        let prefixLength = prefix?.count ?? 0
+        let headLength = formatHead(
+            method: method, path: path, headers: headers,
+            contentLength: method == "GET" ? -1 : prefixLength + body.count)
         guard headLength > 0 else { return .failure(headLength == -Int(E2BIG) ? .requestTooLarge : .invalidRequest) }
         var response = ddtrace_http_response()
         var responseBody: UnsafePointer<CChar>?
         let result = head.withUnsafeBufferPointer { headBytes in
-            ddtrace_conn_exchange(
-                connection, headBytes.baseAddress, headLength, body.baseAddress, body.count, timeoutMilliseconds,
-                &response, &responseBody)
+            ddtrace_conn_exchange_prefixed(
+                connection, headBytes.baseAddress, headLength, prefix?.baseAddress, prefixLength, body.baseAddress,
+                body.count, timeoutMilliseconds, &response, &responseBody)
         }
         guard result == 0 else { return .failure(.transport(result)) }
         var bodyBytes: [UInt8] = []

@@ -47,6 +47,8 @@ struct FlusherStatistics: Sendable {
     var lastStatus: Int = 0
     var lastError: String = ""
     var usesIOUring = false
+    var stringsTruncated: UInt64 = 0
+    var apiVersion: TraceAPIVersion = .v04
 }
 
 final class Flusher: @unchecked Sendable {
@@ -55,6 +57,8 @@ final class Flusher: @unchecked Sendable {
     private let logger: Logger
     private let agent: AgentClient
     private let encoder: TraceEncoder
+    /// DogStatsD health metrics, when enabled.
+    private let healthMetrics: HealthMetricsReporter?
 
     // Flusher-thread state.
     private var states: [UnsafeMutablePointer<ThreadState>] = []
@@ -93,11 +97,14 @@ final class Flusher: @unchecked Sendable {
 
     /// A sealed payload: an encoder buffer handed over without copying (recycled through `spareBuffers`).
     private struct QueuedPayload {
+        /// The traces array (the whole payload for v0.4).
         var buffer: UnsafeMutablePointer<ddtrace_mpbuf>
+        /// v0.5: `0x92` and the string table, sent in front of `buffer`; nil for v0.4.
+        var prefix: [UInt8]?
         var chunks: Int
         var spans: Int
         var attempts: Int
-        var size: Int { buffer.pointee.size }
+        var size: Int { buffer.pointee.size + (prefix?.count ?? 0) }
         var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer.pointee.data, count: buffer.pointee.size) }
     }
     /// Emptied payload buffers kept for reuse, so that steady-state flushing neither allocates nor page-faults.
@@ -135,7 +142,13 @@ final class Flusher: @unchecked Sendable {
                 env: configuration.env, version: configuration.version, defaultService: configuration.service,
                 globalTags: configuration.globalTags, runtimeId: UUID().uuidString.lowercased(),
                 processId: Double(getpid())),
-            initialCapacity: 1 << 20)
+            initialCapacity: 1 << 20, format: configuration.apiVersion)
+        healthMetrics =
+            configuration.healthMetricsEnabled
+            ? HealthMetricsReporter(
+                endpoint: configuration.dogstatsd, service: configuration.service, env: configuration.env,
+                version: configuration.version) : nil
+        statistics.apiVersion = configuration.apiVersion
         scratch.reserveCapacity(1024)
         statistics.usesIOUring = agent.usesIOUring
         published.withLock { [statistics] in $0 = statistics }
@@ -197,11 +210,17 @@ final class Flusher: @unchecked Sendable {
                     sealPayload()
                     nextSendAt = now + configuration.flushIntervalNanoseconds
                     engine.pointee.wallClockOffset.store(ddtrace_realtime_ns() - ddtrace_monotonic_ns(), ordering: .relaxed)
+                    sendQueued(force: false)
+                    reportHealth()
+                } else {
+                    sendQueued(force: false)
                 }
-                sendQueued(force: false)
             }
             publish()
-            if stopping { break }
+            if stopping {
+                reportHealth()
+                break
+            }
             // Busy rings get no sleep; otherwise wait up to 1 ms, which keeps a 8192-entry ring from filling
             // below ~8 M spans/s per thread while costing ~1000 wake-ups per second when idle.
             if processed < 256 {
@@ -211,11 +230,21 @@ final class Flusher: @unchecked Sendable {
         stopped.signal()
     }
 
+    /// Sends the counters to DogStatsD (once per flush interval, and at shutdown).
+    private func reportHealth() {
+        guard let healthMetrics else { return }
+        publish()
+        healthMetrics.report(
+            DDTracerCounters(engine: engine, flusher: statistics), pendingPayloads: queue.count,
+            pendingBytes: queuedBytes)
+    }
+
     private func publish() {
         var cpu = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu)
         statistics.flusherCPUNanoseconds = UInt64(cpu.tv_sec) * 1_000_000_000 + UInt64(cpu.tv_nsec)
         statistics.bytesSent = agent.bytesSent
+        statistics.stringsTruncated = encoder.truncations
         let snapshot = statistics
         published.withLock { $0 = snapshot }
     }
@@ -432,12 +461,17 @@ final class Flusher: @unchecked Sendable {
         _ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String, extras: ChunkExtraTags? = nil
     ) {
         let offset = engine.pointee.wallClockOffset.load(ordering: .relaxed)
-        let before = (size: encoder.size, chunks: encoder.chunkCount, spans: encoder.spanCount)
+        let before = encoder.mark
         encoder.appendChunk(spans, decoration: decoration, origin: origin, extras: extras, wallClockOffset: offset)
         if encoder.failed {
-            encoder.truncate(to: before.size, chunkCount: before.chunks, spanCount: before.spans)
+            encoder.takeBack(to: before)
             statistics.spansDroppedEncoding += UInt64(spans.count)
             logOnce("encoding", "could not allocate memory to encode a trace chunk; its spans were dropped")
+            if encoder.failed {
+                // The v0.5 string table itself could not grow: the payload so far cannot be completed either.
+                statistics.spansDroppedEncoding += UInt64(encoder.spanCount)
+                encoder.startPayload()
+            }
             return
         }
         guard encoder.size > maxPayloadBytes else {
@@ -446,8 +480,8 @@ final class Flusher: @unchecked Sendable {
         }
         // Too large: take the chunk back, send what was there, and retry in a fresh payload; a chunk that is
         // too large on its own is split (each part is a valid chunk of the same trace).
-        encoder.truncate(to: before.size, chunkCount: before.chunks, spanCount: before.spans)
-        if before.chunks > 0 {
+        encoder.takeBack(to: before)
+        if before.chunkCount > 0 {
             sealPayload()
             append(spans, decoration: decoration, origin: origin, extras: extras)
         } else if spans.count > 1 {
@@ -466,7 +500,8 @@ final class Flusher: @unchecked Sendable {
         let chunks = encoder.chunkCount
         let spans = encoder.spanCount
         let replacement = spareBuffers.popLast() ?? Self.makeBuffer()
-        let payload = QueuedPayload(buffer: encoder.swapBuffer(replacement), chunks: chunks, spans: spans, attempts: 0)
+        let (traces, prefix) = encoder.swapBuffer(replacement)
+        let payload = QueuedPayload(buffer: traces, prefix: prefix, chunks: chunks, spans: spans, attempts: 0)
         // Over the cap (the agent is down or slow): drop the oldest queued payloads first, counted.
         while queuedBytes + payload.size > configuration.bufferCapBytes, !queue.isEmpty {
             let dropped = queue.removeFirst()
@@ -504,16 +539,34 @@ final class Flusher: @unchecked Sendable {
         var index = 0
         while index < queue.count {
             queue[index].attempts += 1
-            let outcome = agent.sendTraces(queue[index].bytes, traceCount: queue[index].chunks)
+            let payload = queue[index]
+            let outcome = payload.prefix.withUnsafeBytesIfPresent { prefix in
+                agent.sendTraces(
+                    payload.bytes, prefix: prefix, traceCount: payload.chunks,
+                    apiPath: (payload.prefix == nil ? TraceAPIVersion.v04 : .v05).path)
+            }
             switch outcome {
             case .success(let response):
                 statistics.lastStatus = response.status
+                if payload.prefix != nil && (response.status == 404 || response.status == 415) {
+                    // An agent without /v0.5/traces (or one that rejects its media type): switch to v0.4 for good
+                    // and convert what is already encoded, so that nothing is lost (dd-trace-py drops it).
+                    statistics.responseErrors += 1
+                    downgradeToV04(status: response.status)
+                    continue
+                }
                 if response.status == 413 {
                     // The agent's limit is lower than ours: lower ours for what comes next, and resend this
-                    // payload as two halves split at a chunk boundary.
+                    // payload as two halves split at a chunk boundary. A v0.5 payload is converted to v0.4 first:
+                    // each half would otherwise carry the whole string table.
                     maxPayloadBytes = max(64 << 10, maxPayloadBytes / 2)
                     statistics.responseErrors += 1
                     logOnce("status-413", "the agent refused a payload as too large (413); splitting payloads")
+                    if payload.prefix != nil, let converted = convertToV04(payload) {
+                        recycle(payload)
+                        queue[index] = converted
+                        queuedBytes += converted.size
+                    }
                     if let halves = split(queue[index]) {
                         recycle(queue[index])
                         queue.replaceSubrange(index...index, with: [halves.0, halves.1])
@@ -559,6 +612,7 @@ final class Flusher: @unchecked Sendable {
         }
         guard offsets.count == payload.chunks else { return nil }
         let middle = offsets.count / 2
+        let prefix = payload.prefix
         func make(_ range: Range<Int>) -> QueuedPayload {
             let buffer = spareBuffers.popLast() ?? Self.makeBuffer()
             buffer.pointee.size = 0
@@ -569,9 +623,59 @@ final class Flusher: @unchecked Sendable {
             ddtrace_mpbuf_patch_u32_header(buffer, 0, 0xdd, UInt32(range.count))
             _ = ddtrace_mp_raw(buffer, base + start, end - start)
             return QueuedPayload(
-                buffer: buffer, chunks: range.count, spans: spansPerChunk[range].reduce(0, +), attempts: 0)
+                buffer: buffer, prefix: prefix, chunks: range.count, spans: spansPerChunk[range].reduce(0, +),
+                attempts: 0)
         }
         return (make(0..<middle), make(middle..<offsets.count))
+    }
+
+    /// After a 404/415 to /v0.5/traces: seals the open payload, re-encodes every queued v0.5 payload as v0.4
+    /// (ddtrace_mp_v05_to_v04) and encodes v0.4 from now on. A payload that cannot be converted is dropped and
+    /// counted as rejected.
+    private func downgradeToV04(status: Int) {
+        logger.warning(
+            "the agent at \(configuration.agent) answered \(status) to /v0.5/traces; using /v0.4/traces from now on")
+        sealPayload()
+        encoder.switchFormat(to: .v04)
+        statistics.apiVersion = .v04
+        var converted: [QueuedPayload] = []
+        for payload in queue {
+            guard payload.prefix != nil else {
+                converted.append(payload)
+                continue
+            }
+            let replacement = convertToV04(payload)
+            recycle(payload)
+            if let replacement {
+                queuedBytes += replacement.size
+                converted.append(replacement)
+            } else {
+                statistics.spansDroppedRejected += UInt64(payload.spans)
+            }
+        }
+        queue = converted
+    }
+
+    /// The v0.4 form of a v0.5 payload, in a new buffer (the caller recycles the original and accounts for the
+    /// new size); nil, logged once, if it cannot be converted.
+    private func convertToV04(_ payload: QueuedPayload) -> QueuedPayload? {
+        guard let prefix = payload.prefix, prefix.count > 1 else { return nil }
+        let buffer = spareBuffers.popLast() ?? Self.makeBuffer()
+        buffer.pointee.size = 0
+        buffer.pointee.failed = 0
+        // The prefix is 0x92 then the dictionary array.
+        let result = prefix.withUnsafeBytes { dictionary in
+            ddtrace_mp_v05_to_v04(
+                dictionary.baseAddress!.assumingMemoryBound(to: CChar.self) + 1, dictionary.count - 1,
+                payload.buffer.pointee.data, payload.buffer.pointee.size, buffer)
+        }
+        guard result == 0 else {
+            logOnce("v05-convert", "could not convert a v0.5 payload to v0.4; its spans were dropped")
+            buffer.pointee.size = 0
+            spareBuffers.append(buffer)
+            return nil
+        }
+        return QueuedPayload(buffer: buffer, prefix: nil, chunks: payload.chunks, spans: payload.spans, attempts: payload.attempts)
     }
 
     /// The element count of the msgpack array header at `offset`.
@@ -655,5 +759,15 @@ final class Flusher: @unchecked Sendable {
         guard !loggedOnce.contains(key) else { return }
         loggedOnce.insert(key)
         logger.warning("\(message())")
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// Calls `body` with the bytes of the array, or with nil.
+    fileprivate func withUnsafeBytesIfPresent<Result>(_ body: (UnsafeRawBufferPointer?) -> Result) -> Result {
+        switch self {
+        case .some(let bytes): bytes.withUnsafeBytes { body($0) }
+        case .none: body(nil)
+        }
     }
 }

@@ -1,4 +1,13 @@
-// Encodes trace chunks into `/v0.4/traces` payloads with msgpack-c's pack template (see ddtrace_msgpack.h).
+// Encodes trace chunks into `/v0.4/traces` or `/v0.5/traces` payloads with msgpack-c's pack template (see
+// ddtrace_msgpack.h).
+//
+// v0.5 writes the same spans as 12-element arrays whose strings are indexes into a per-payload string table
+// (interned in C, ddtrace_strtab); the table is sent in front of the traces as a separate iovec.
+//
+// Strings longer than the agent accepts are truncated here (at a UTF-8 boundary) rather than by the agent, so the
+// payload is not larger than it needs to be: service, name and type to 100 bytes, resource to 5,000, tag keys to
+// 200 and tag values to 25,000 (datadog-agent pkg/trace/traceutil truncate.go and normalize.go; like the agent's
+// truncator, a truncated tag key or value gets "..." appended). Each truncation is counted.
 //
 // A payload is `[chunk, chunk, ...]`, a chunk `[span, ...]`, a span a map of the 12 keys dd-trace-cpp always
 // sends, with the agent's exact wire types: ids uint64, start/duration int64 (ns), error int32, meta str->str,
@@ -41,8 +50,34 @@ struct EncoderTags {
     var processId: Double
 }
 
+/// The agent endpoint a payload is encoded for.
+enum TraceAPIVersion: String, Sendable, CaseIterable, CustomStringConvertible {
+    case v04 = "v0.4"
+    case v05 = "v0.5"
+
+    var description: String { rawValue }
+
+    var path: String { "/\(rawValue)/traces" }
+}
+
+/// The agent's length limits, in UTF-8 bytes.
+enum AgentLimits {
+    static let name = 100
+    static let service = 100
+    static let type = 100
+    static let resource = 5_000
+    static let tagKey = 200
+    static let tagValue = 25_000
+}
+
 final class TraceEncoder {
     private(set) var buffer: UnsafeMutablePointer<ddtrace_mpbuf>
+    /// The v0.5 string table (allocated on first use).
+    private var strings: UnsafeMutablePointer<ddtrace_strtab>?
+    private(set) var format: TraceAPIVersion
+    /// Strings truncated to the agent's limits since the encoder was created.
+    private(set) var truncations: UInt64 = 0
+    private var scratchText: [UInt8] = []
     private(set) var chunkCount = 0
     private(set) var spanCount = 0
     private let defaultService: String
@@ -52,26 +87,36 @@ final class TraceEncoder {
     private let rootMeta: [UInt8]
     private let rootMetaCount: UInt32
     private let processIdMetric: [UInt8]
+    private let processId: Double
     /// The default service as a msgpack string.
     private let defaultServiceBytes: [UInt8]
 
-    /// One pre-encoded `key: value` meta entry, with the key's raw bytes for comparisons with span tags.
+    private let rootMetaPairs: [(String, String)]
+    private let defaultServiceName: [UInt8]
+
+    /// One pre-encoded `key: value` meta entry, with the key's raw bytes for comparisons with span tags (and the
+    /// value's, for v0.5, which interns instead of copying pre-encoded bytes).
     struct PreEncodedTag {
         let key: [UInt8]
+        let value: [UInt8]
         let encoded: [UInt8]
     }
 
     static let payloadHeaderSize = 5
 
-    init(tags: EncoderTags, initialCapacity: Int) {
+    init(tags: EncoderTags, initialCapacity: Int, format: TraceAPIVersion = .v04) {
+        self.format = format
         defaultService = tags.defaultService
         var process = tags.globalTags.map { PreEncodedTag(key: Array($0.key.utf8), value: $0.value) }
         if let env = tags.env { process.append(PreEncodedTag(key: Array("env".utf8), value: env)) }
         processMeta = process
         versionTag = tags.version.map { PreEncodedTag(key: Array("version".utf8), value: $0) }
-        rootMeta = PreEncodedTag.pack([("language", "swift"), ("runtime-id", tags.runtimeId)])
+        rootMetaPairs = [("language", "swift"), ("runtime-id", tags.runtimeId)]
+        rootMeta = PreEncodedTag.pack(rootMetaPairs)
         rootMetaCount = 2
+        defaultServiceName = Array(tags.defaultService.utf8.prefix(AgentLimits.service))
         processIdMetric = PreEncodedTag.pack(key: "process_id", double: tags.processId)
+        processId = tags.processId
         defaultServiceBytes = Array(PreEncodedTag.pack([(tags.defaultService, "")]).dropLast())
         buffer = .allocate(capacity: 1)
         ddtrace_mpbuf_init(buffer, initialCapacity)
@@ -81,11 +126,22 @@ final class TraceEncoder {
     deinit {
         ddtrace_mpbuf_destroy(buffer)
         buffer.deallocate()
+        if let strings {
+            ddtrace_strtab_destroy(strings)
+            strings.deallocate()
+        }
     }
 
-    var size: Int { buffer.pointee.size }
+    /// Bytes of the payload so far (for v0.5, the string table included).
+    var size: Int { buffer.pointee.size + (strings.map { $0.pointee.strings.size + 1 } ?? 0) }
     var isEmpty: Bool { chunkCount == 0 }
-    var failed: Bool { buffer.pointee.failed != 0 }
+    var failed: Bool { buffer.pointee.failed != 0 || (strings.map { $0.pointee.failed != 0 } ?? false) }
+
+    /// Switches the wire format for the next payload (the agent does not accept v0.5). Call with an empty payload.
+    func switchFormat(to newFormat: TraceAPIVersion) {
+        format = newFormat
+        startPayload()
+    }
 
     /// Starts a new payload: an array32 header whose count is patched by `finishPayload()`.
     func startPayload() {
@@ -94,21 +150,47 @@ final class TraceEncoder {
         chunkCount = 0
         spanCount = 0
         _ = beginHeader(0xdd)
+        if format == .v05 {
+            if strings == nil {
+                let table = UnsafeMutablePointer<ddtrace_strtab>.allocate(capacity: 1)
+                _ = ddtrace_strtab_init(table, 1024)  // a failure shows as `failed`
+                strings = table
+            } else {
+                ddtrace_strtab_reset(strings!)
+            }
+        } else if let table = strings {
+            ddtrace_strtab_destroy(table)
+            table.deallocate()
+            strings = nil
+        }
     }
 
-    /// Patches the chunk count into the payload header. The payload is then `bytes`.
+    /// Patches the counts into the payload's headers. The payload is then `dictionaryPrefix` (v0.5) + `bytes`.
     func finishPayload() {
         ddtrace_mpbuf_patch_u32_header(buffer, 0, 0xdd, UInt32(chunkCount))
+        if let strings { ddtrace_strtab_finish(strings) }
     }
 
-    /// Finishes the current payload and hands its buffer over, continuing in `replacement` (emptied). Lets the
-    /// flusher queue payloads without copying them.
-    func swapBuffer(_ replacement: UnsafeMutablePointer<ddtrace_mpbuf>) -> UnsafeMutablePointer<ddtrace_mpbuf> {
+    /// For v0.5: the bytes that go in front of `bytes` — `0x92` (the body is `[dictionary, traces]`) and the string
+    /// table. nil for v0.4.
+    var dictionaryPrefix: [UInt8]? {
+        guard let strings else { return nil }
+        var prefix: [UInt8] = [0x92]
+        prefix.append(contentsOf: UnsafeRawBufferPointer(start: strings.pointee.strings.data, count: strings.pointee.strings.size))
+        return prefix
+    }
+
+    /// Finishes the current payload and hands its buffer over (with the v0.5 string table, copied: it is small),
+    /// continuing in `replacement` (emptied). Lets the flusher queue payloads without copying the traces.
+    func swapBuffer(_ replacement: UnsafeMutablePointer<ddtrace_mpbuf>) -> (
+        traces: UnsafeMutablePointer<ddtrace_mpbuf>, prefix: [UInt8]?
+    ) {
         finishPayload()
+        let prefix = dictionaryPrefix
         let finished = buffer
         buffer = replacement
         startPayload()
-        return finished
+        return (finished, prefix)
     }
 
     /// The payload bytes (valid until the next mutation).
@@ -138,11 +220,22 @@ final class TraceEncoder {
         spanCount += spans.count
     }
 
-    /// Removes everything after `size` (used to take back a chunk that made the payload too large).
-    func truncate(to size: Int, chunkCount: Int, spanCount: Int) {
-        buffer.pointee.size = size
-        self.chunkCount = chunkCount
-        self.spanCount = spanCount
+    /// Where a chunk starts, so that it can be taken back (`takeBack(to:)`).
+    struct Mark {
+        fileprivate let size: Int
+        let chunkCount: Int
+        let spanCount: Int
+    }
+
+    var mark: Mark { Mark(size: buffer.pointee.size, chunkCount: chunkCount, spanCount: spanCount) }
+
+    /// Removes everything after `mark` (used to take back a chunk that made the payload too large, or that failed
+    /// to encode). v0.5 strings interned by the chunk stay in the table: unused entries are valid.
+    func takeBack(to mark: Mark) {
+        buffer.pointee.size = mark.size
+        buffer.pointee.failed = 0
+        chunkCount = mark.chunkCount
+        spanCount = mark.spanCount
     }
 
     // MARK: Spans
@@ -151,28 +244,45 @@ final class TraceEncoder {
         _ span: SlotPointer, chunkFirst decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>,
         extras: ChunkExtraTags?, wallClockOffset: Int64
     ) {
-        ddtrace_mp_map(buffer, 12)
-        key("service")
+        let v05 = format == .v05
+        // v0.4: a map of 12 keys. v0.5: an array of 12 in the fixed order service, name, resource, the six
+        // numbers, meta, metrics, type.
+        if v05 { ddtrace_mp_array(buffer, 12) } else { ddtrace_mp_map(buffer, 12); key("service") }
         if span.pointee.service.isEmpty {
-            raw(defaultServiceBytes)
+            if v05 {
+                defaultServiceName.withUnsafeBufferPointer { text($0.baseAddress, $0.count, limit: AgentLimits.service) }
+            } else {
+                raw(defaultServiceBytes)
+            }
         } else {
-            string(span.pointer(to: \.service).unsafelyUnwrapped)
+            string(span.pointer(to: \.service).unsafelyUnwrapped, limit: AgentLimits.service)
         }
-        key("name"); string(span.pointer(to: \.name).unsafelyUnwrapped)
-        key("resource")
+        if !v05 { key("name") }
+        string(span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.name)
+        if !v05 { key("resource") }
         if span.pointee.resource.isEmpty {
-            string(span.pointer(to: \.name).unsafelyUnwrapped)
+            string(span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.resource)
         } else {
-            string(span.pointer(to: \.resource).unsafelyUnwrapped)
+            string(span.pointer(to: \.resource).unsafelyUnwrapped, limit: AgentLimits.resource)
         }
         // The six numeric fields in one reservation: fixed keys and widths, no per-token bounds check.
-        ddtrace_mp_span_numbers(
-            buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId,
-            span.pointee.startMonotonic &+ wallClockOffset, max(0, span.pointee.endMonotonic &- span.pointee.startMonotonic),
-            span.pointee.error)
-        key("type"); string(span.pointer(to: \.type).unsafelyUnwrapped)
-        key("meta"); appendMeta(span, decoration: decoration, origin: origin, extras: extras?.meta[span])
-        key("metrics"); appendMetrics(span, decoration: decoration, extras: extras?.metrics[span])
+        let start = span.pointee.startMonotonic &+ wallClockOffset
+        let duration = max(0, span.pointee.endMonotonic &- span.pointee.startMonotonic)
+        if v05 {
+            ddtrace_mp_span_numbers_v05(
+                buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
+                span.pointee.error)
+        } else {
+            ddtrace_mp_span_numbers(
+                buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
+                span.pointee.error)
+            key("type"); string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type)
+            key("meta")
+        }
+        appendMeta(span, decoration: decoration, origin: origin, extras: extras?.meta[span])
+        if !v05 { key("metrics") }
+        appendMetrics(span, decoration: decoration, extras: extras?.metrics[span])
+        if v05 { string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type) }
     }
 
     private func appendMeta(
@@ -185,27 +295,28 @@ final class TraceEncoder {
         while let current = carrier {
             let entries = current.metaEntries
             for index in 0..<Int(min(current.pointee.metaCount, UInt16(SpanSlot.metaCapacity))) {
-                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self))
-                string((entries + index).pointer(to: \.value).unsafelyUnwrapped)
+                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self), tagLimit: AgentLimits.tagKey)
+                string((entries + index).pointer(to: \.value).unsafelyUnwrapped, tagLimit: AgentLimits.tagValue)
             }
             count += UInt32(current.pointee.metaCount)
             carrier = current.pointee.overflow
         }
         for (extraKey, extraValue) in extras ?? [] {
-            packString(extraKey); packString(extraValue); count += 1
+            packString(extraKey, tagLimit: AgentLimits.tagKey); packString(extraValue, tagLimit: AgentLimits.tagValue)
+            count += 1
         }
         // Process-wide tags, unless the span set the same key itself.
         let hasUserMeta = count > 0
         for tag in processMeta where !(hasUserMeta && spanHasMeta(span, tag.key, extras: extras)) {
-            raw(tag.encoded); count += 1
+            preEncoded(tag); count += 1
         }
         if let versionTag, !(hasUserMeta && spanHasMeta(span, versionTag.key, extras: extras)),
             span.pointee.service.isEmpty || span.pointee.service == defaultService
         {
-            raw(versionTag.encoded); count += 1
+            preEncoded(versionTag); count += 1
         }
         if origin.count > 0 {
-            key("_dd.origin"); ddtrace_mp_string(buffer, origin.baseAddress, origin.count); count += 1
+            key("_dd.origin"); text(origin.baseAddress, origin.count, tagLimit: AgentLimits.tagValue); count += 1
         }
         if let decoration {
             if let decisionMaker = decoration.decisionMaker {
@@ -216,10 +327,16 @@ final class TraceEncoder {
             }
             if let propagated = decoration.propagatedTags {
                 for (tagKey, tagValue) in propagated where tagKey != "_dd.p.tid" {
-                    packString(tagKey); packString(tagValue); count += 1
+                    packString(tagKey, tagLimit: AgentLimits.tagKey); packString(tagValue, tagLimit: AgentLimits.tagValue)
+                    count += 1
                 }
             }
-            raw(rootMeta); count += rootMetaCount
+            if format == .v05 {
+                for (rootKey, rootValue) in rootMetaPairs { packString(rootKey); packString(rootValue) }
+            } else {
+                raw(rootMeta)
+            }
+            count += rootMetaCount
         }
         ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
@@ -233,14 +350,14 @@ final class TraceEncoder {
         while let current = carrier {
             let entries = current.metricEntries
             for index in 0..<Int(min(current.pointee.metricCount, UInt16(SpanSlot.metricCapacity))) {
-                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self))
+                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self), tagLimit: AgentLimits.tagKey)
                 ddtrace_mp_double(buffer, entries[index].value)
             }
             count += UInt32(current.pointee.metricCount)
             carrier = current.pointee.overflow
         }
         for (extraKey, extraValue) in extras ?? [] {
-            packString(extraKey); ddtrace_mp_double(buffer, extraValue); count += 1
+            packString(extraKey, tagLimit: AgentLimits.tagKey); ddtrace_mp_double(buffer, extraValue); count += 1
         }
         if let decoration {
             key("_sampling_priority_v1"); ddtrace_mp_double(buffer, Double(decoration.samplingPriority)); count += 1
@@ -253,7 +370,12 @@ final class TraceEncoder {
             if let rate = decoration.limitRate {
                 key("_dd.limit_psr"); ddtrace_mp_double(buffer, rate); count += 1
             }
-            raw(processIdMetric); count += 1
+            if format == .v05 {
+                key("process_id"); ddtrace_mp_double(buffer, processId)
+            } else {
+                raw(processIdMetric)
+            }
+            count += 1
         }
         ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
@@ -289,20 +411,58 @@ final class TraceEncoder {
         return offset
     }
 
-    @inline(__always) private func key(_ text: StaticString) {
-        ddtrace_mp_string(buffer, text.utf8Start, text.utf8CodeUnitCount)
+    /// A constant string (keys, mostly): v0.4 writes it, v0.5 its table index.
+    @inline(__always) private func key(_ constant: StaticString) {
+        if format == .v05 {
+            ddtrace_mp_uint32(buffer, ddtrace_strtab_intern(strings, constant.utf8Start, constant.utf8CodeUnitCount))
+        } else {
+            ddtrace_mp_string(buffer, constant.utf8Start, constant.utf8CodeUnitCount)
+        }
+    }
+
+    /// Writes `count` UTF-8 bytes as a string (v0.4) or a string-table index (v0.5), truncated to `limit` bytes;
+    /// with `tagLimit` instead, a truncated string also gets "..." (the agent's convention for tag keys and values).
+    @inline(__always) private func text(_ bytes: UnsafePointer<UInt8>?, _ count: Int, limit: Int = .max, tagLimit: Int = .max) {
+        if _slowPath(count > min(limit, tagLimit)) {
+            truncatedText(bytes!, count, limit: min(limit, tagLimit), ellipsis: tagLimit < limit)
+        } else if format == .v05 {
+            ddtrace_mp_uint32(buffer, ddtrace_strtab_intern(strings, bytes, count))
+        } else {
+            ddtrace_mp_string(buffer, bytes, count)
+        }
+    }
+
+    @inline(never) private func truncatedText(_ bytes: UnsafePointer<UInt8>, _ count: Int, limit: Int, ellipsis: Bool) {
+        truncations += 1
+        var cut = limit
+        // Back off to a UTF-8 boundary: never split a character (continuation bytes are 0b10xxxxxx).
+        while cut > 0 && bytes[cut] & 0xc0 == 0x80 { cut -= 1 }
+        scratchText.removeAll(keepingCapacity: true)
+        scratchText.append(contentsOf: UnsafeBufferPointer(start: bytes, count: cut))
+        if ellipsis { scratchText.append(contentsOf: "...".utf8) }
+        scratchText.withUnsafeBufferPointer { text($0.baseAddress, $0.count) }
     }
 
     /// Writes a string stored in a slot, in place: `withUTF8` on the stored value reads its bytes without a copy
     /// or a retain (the flusher owns the slot at this point).
-    @inline(__always) private func string(_ text: UnsafeMutablePointer<String>) {
-        text.pointee.withUTF8 { bytes in _ = ddtrace_mp_string(buffer, bytes.baseAddress, bytes.count) }
+    @inline(__always) private func string(_ value: UnsafeMutablePointer<String>, limit: Int = .max, tagLimit: Int = .max) {
+        value.pointee.withUTF8 { bytes in text(bytes.baseAddress, bytes.count, limit: limit, tagLimit: tagLimit) }
     }
 
     /// Writes a transient string (not stored in a slot).
-    private func packString(_ text: String) {
-        var text = text
-        text.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
+    private func packString(_ value: String, tagLimit: Int = .max) {
+        var value = value
+        value.withUTF8 { text($0.baseAddress, $0.count, tagLimit: tagLimit) }
+    }
+
+    /// A process-wide tag: its pre-encoded bytes (v0.4), or its key and value interned (v0.5).
+    @inline(__always) private func preEncoded(_ tag: PreEncodedTag) {
+        if format == .v05 {
+            tag.key.withUnsafeBufferPointer { text($0.baseAddress, $0.count) }
+            tag.value.withUnsafeBufferPointer { text($0.baseAddress, $0.count) }
+        } else {
+            raw(tag.encoded)
+        }
     }
 
     @inline(__always) private func raw(_ bytes: [UInt8]) {
@@ -317,7 +477,7 @@ final class TraceEncoder {
                 let nibble = Int((value >> UInt64((15 - index) * 4)) & 0xf)
                 raw[index] = hexDigits.utf8Start[nibble]
             }
-            _ = ddtrace_mp_string(buffer, raw.baseAddress, 16)
+            text(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 16)
         }
     }
 }
@@ -325,6 +485,7 @@ final class TraceEncoder {
 extension TraceEncoder.PreEncodedTag {
     init(key: [UInt8], value: String) {
         self.key = key
+        self.value = Array(value.utf8)
         self.encoded = Self.pack([(String(decoding: key, as: UTF8.self), value)])
     }
 

@@ -1,6 +1,6 @@
 // A purpose-built agent on a unix socket for fault tests: it reads each HTTP request fully, counts the chunks
-// and spans of `/v0.4/traces` payloads (with the shim's msgpack object walker), and answers as the test says —
-// a status, garbage, or nothing at all. Its accept loop stops when the agent is stopped.
+// and spans of `/v0.4/traces` and `/v0.5/traces` payloads (with the shim's msgpack object walker), and answers as
+// the test says — a status, garbage, or nothing at all. Its accept loop stops when the agent is stopped.
 
 import CDDTraceShims
 import Foundation
@@ -25,7 +25,12 @@ final class FakeAgent: @unchecked Sendable {
         var chunks = 0
         var spans = 0
         var largestBody = 0
+        /// Request paths in arrival order.
+        var paths: [String] = []
     }
+
+    /// When set, every `/v0.5/traces` request is answered with this status (an agent without v0.5).
+    let v05Status = LockedValue<Int?>(nil)
 
     let path: String
     private let listener: Int32
@@ -92,7 +97,7 @@ final class FakeAgent: @unchecked Sendable {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while !stopping.withLock({ $0 }) {
             // Read until the head is complete, then the body by Content-Length.
-            guard let (headEnd, contentLength) = readHead(connection, &buffer, &chunk) else { return }
+            guard let (headEnd, contentLength, path) = readHead(connection, &buffer, &chunk) else { return }
             while buffer.count < headEnd + contentLength {
                 let count = recv(connection, &chunk, chunk.count, 0)
                 if count <= 0 { return }
@@ -103,12 +108,14 @@ final class FakeAgent: @unchecked Sendable {
             let number = state.withLock { received -> Int in
                 received.requests += 1
                 received.largestBody = max(received.largestBody, body.count)
+                received.paths.append(path)
                 return received.requests
             }
-            let answer = decide(body.count, number)
+            let rejectV05 = path.hasPrefix("/v0.5/") ? v05Status.withLock { $0 } : nil
+            let answer = rejectV05.map { Answer.status($0) } ?? decide(body.count, number)
             switch answer {
             case .status(let status):
-                if (200..<300).contains(status) { count(body) }
+                if (200..<300).contains(status) { count(body, v05: path.hasPrefix("/v0.5/")) }
                 let json = status == 200 ? "{\"rate_by_service\":{}}" : "error \(status)"
                 send(connection, "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
             case .garbage:
@@ -121,14 +128,15 @@ final class FakeAgent: @unchecked Sendable {
         }
     }
 
-    private func readHead(_ connection: Int32, _ buffer: inout [UInt8], _ chunk: inout [UInt8]) -> (Int, Int)? {
+    private func readHead(_ connection: Int32, _ buffer: inout [UInt8], _ chunk: inout [UInt8]) -> (Int, Int, String)? {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         while true {
             if let range = buffer.firstRange(of: separator) {
                 let head = String(decoding: buffer[..<range.lowerBound], as: UTF8.self).lowercased()
                 let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
-                return (range.upperBound, length)
+                let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                return (range.upperBound, length, path)
             }
             let count = recv(connection, &chunk, chunk.count, 0)
             if count <= 0 { return nil }
@@ -141,9 +149,18 @@ final class FakeAgent: @unchecked Sendable {
         _ = Glibc.send(connection, &bytes, bytes.count, Int32(MSG_NOSIGNAL))
     }
 
-    /// Counts chunks and spans of a v0.4 payload by walking the msgpack structure.
-    private func count(_ body: [UInt8]) {
-        body.withUnsafeBufferPointer { raw in
+    /// Counts chunks and spans of a payload by walking the msgpack structure (v0.5: after its string table).
+    private func count(_ body: [UInt8], v05: Bool) {
+        body.withUnsafeBufferPointer { whole in
+            var start = 0
+            if v05 {
+                guard whole.count > 1, whole[0] == 0x92 else { return }
+                let base = UnsafeRawPointer(whole.baseAddress!).assumingMemoryBound(to: CChar.self)
+                let table = ddtrace_mp_object_size(base + 1, whole.count - 1)
+                guard table > 0 else { return }
+                start = 1 + table
+            }
+            let raw = UnsafeBufferPointer(rebasing: whole[start...])
             let base = UnsafeRawPointer(raw.baseAddress!).assumingMemoryBound(to: CChar.self)
             guard raw.count >= 5, raw[0] == 0xdd else { return }
             let chunks = (1...4).reduce(0) { $0 << 8 | Int(raw[$1]) }

@@ -192,6 +192,33 @@ final class TestAgent: Sendable {
         return output
     }
 
+    /// Runs Python `code` from the test virtual environment with `input` on stdin; returns stdout. Needs no agent.
+    static func python(code: String, input: Data) throws -> Data {
+        let script = FileManager.default.temporaryDirectory
+            .appendingPathComponent("ddtrace-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).py")
+        try Data(code.utf8).write(to: script)
+        defer { try? FileManager.default.removeItem(at: script) }
+        let process = Process()
+        process.executableURL = venv.appendingPathComponent("bin/python")
+        process.arguments = [script.path]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        let writer = Thread {
+            stdin.fileHandleForWriting.write(input)
+            try? stdin.fileHandleForWriting.close()
+        }
+        writer.start()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestAgentError(description: "python exited with \(process.terminationStatus)")
+        }
+        return output
+    }
+
     /// Failed checks for a session (empty when all passed).
     func checkFailures(_ token: String) throws -> String {
         let response = try get("/test/trace_check/failures?test_session_token=\(token)")
