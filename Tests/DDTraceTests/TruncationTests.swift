@@ -1,0 +1,41 @@
+// Oversized names and tags are cut to the agent's limits by the encoder (at a UTF-8 boundary), counted, and the
+// result is checked by the real test agent.
+
+import Foundation
+import Testing
+
+@testable import DDTrace
+
+@Suite("Oversized strings are truncated to the agent's limits")
+struct TruncationTests {
+    @Test(arguments: TraceAPIVersion.allCases)
+    func oversizedFieldsAreTruncated(api: TraceAPIVersion) async throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken("truncation-\(api.rawValue)")
+        let tracer = try agent.tracer(token: token, unixSocket: true) { $0.apiVersion = api.rawValue }
+        // "é" is two bytes: a cut at an odd byte count must back off to a character boundary.
+        let longName = String(repeating: "n", count: 99) + "é" + String(repeating: "x", count: 500)
+        let longResource = String(repeating: "r", count: 6_000)
+        let longKey = String(repeating: "k", count: 300)
+        let longValue = String(repeating: "v", count: 30_000)
+        tracer.trace(longName, service: String(repeating: "s", count: 150), resource: longResource,
+                     spanType: String(repeating: "t", count: 120)) { span in
+            span.setTag(longKey, "value")
+            span.setTag("big", longValue)
+            span.setTag("fine", "ok")
+        }
+        #expect(await tracer.flush(timeout: .seconds(10)).succeeded)
+        let chunks = try agent.traces(token)
+        let span = try #require(chunks.first?.first)
+        #expect(span.name == String(repeating: "n", count: 99), "the 2-byte é at byte 99 is not split")
+        #expect(span.service == String(repeating: "s", count: 100))
+        #expect(span.resource == String(repeating: "r", count: 5_000))
+        #expect(span.type == String(repeating: "t", count: 100))
+        #expect(span.meta[String(repeating: "k", count: 200) + "..."] == "value")
+        #expect(span.meta["big"] == String(repeating: "v", count: 25_000) + "...")
+        #expect(span.meta["fine"] == "ok")
+        #expect(tracer.counters.stringsTruncated == 6)
+        #expect(try agent.checkFailures(token) == "")
+        tracer.shutdown()
+    }
+}
