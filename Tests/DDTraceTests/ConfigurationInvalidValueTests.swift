@@ -97,6 +97,7 @@ struct ConfigurationInvalidValueTests {
         row(.dogstatsdURL, "unix://relative.sock", .invalidURL, "using the agent host and DD_DOGSTATSD_PORT"),
         row(.dogstatsdPort, "0", .outOfRange, "using the default 8125"),
         row(.dogstatsdPort, "statsd", .invalidNumber, "using the default 8125"),
+        row(.reportHostname, "hostname", .invalidBoolean, "using the default false"),
     ]
 
     @Test(arguments: environmentRows)

@@ -41,6 +41,7 @@ extension ResolvedConfiguration {
             "partialFlushEnabled": "\(partialFlushEnabled)", "partialFlushMinSpans": "\(partialFlushMinSpans)",
             "ioUringEnabled": "\(ioUringEnabled)", "apiVersion": "\(apiVersion)",
             "healthMetricsEnabled": "\(healthMetricsEnabled)", "dogstatsdURL": "\(dogstatsdURL.map(String.init(describing:)) ?? "nil")", "dogstatsdPort": "\(dogstatsdPort)",
+            "reportHostname": "\(reportHostname)",
         ]
     }
 }
@@ -132,6 +133,7 @@ struct ConfigurationTests {
             variable: .dogstatsdURL, value: "unix:///var/run/datadog/dsd.socket", field: "dogstatsdURL",
             expected: "unix:///var/run/datadog/dsd.socket"),
         ValidRow(variable: .dogstatsdPort, value: "9125", field: "dogstatsdPort", expected: "9125"),
+        ValidRow(variable: .reportHostname, value: "true", field: "reportHostname", expected: "true"),
     ]
 
     @Test(arguments: validRows)

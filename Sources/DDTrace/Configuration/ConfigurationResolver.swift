@@ -52,6 +52,7 @@ struct ConfigurationResolver {
                 fromEnvironment(.dogstatsdURL, DogStatsDAddressRule.parseURL),
             ], otherwise: "using the agent host and DD_DOGSTATSD_PORT")
         let dogstatsdPort = integer(.dogstatsdPort, .dogstatsdPort, property: "dogstatsdPort", nil)
+        let reportHostname = boolean(.reportHostname, .reportHostname, property: "reportHostname", c.reportHostname)
         return ResolvedConfiguration(
             service: identity.service, env: identity.env, version: identity.version,
             globalTags: tags.filter { !TagEntry.identityKeys.contains($0.key) }.map { ($0.key, $0.value) },
@@ -61,7 +62,8 @@ struct ConfigurationResolver {
             spanPoolSize: spanPoolSize, ringCapacity: ringCapacity, maxPayloadBytes: maxPayload,
             bufferCapBytes: bufferCap, partialFlushEnabled: partialFlush, partialFlushMinSpans: partialFlushMinSpans,
             ioUringEnabled: ioUring, apiVersion: apiVersion, healthMetricsEnabled: healthMetricsEnabled,
-            dogstatsdURL: dogstatsdURL, dogstatsdPort: dogstatsdPort, diagnostics: log.diagnostics)
+            dogstatsdURL: dogstatsdURL, dogstatsdPort: dogstatsdPort, reportHostname: reportHostname,
+            diagnostics: log.diagnostics)
     }
 }
 

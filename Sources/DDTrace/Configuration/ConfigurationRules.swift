@@ -33,6 +33,7 @@ struct BooleanRule: Sendable {
     static let partialFlushEnabled = BooleanRule(defaultValue: true)
     static let ioUringEnabled = BooleanRule(defaultValue: true)
     static let healthMetricsEnabled = BooleanRule(defaultValue: false)
+    static let reportHostname = BooleanRule(defaultValue: false)
 
     static let allowed = "true/false, 1/0, yes/no, on/off (any case)"
 

@@ -150,6 +150,12 @@ public struct DDTracerConfiguration: Sendable {
     /// - Default value: the agent's host (localhost for a unix-socket agent), port 8125, over UDP.
     public var dogstatsdURL: String?
 
+    /// Tag each trace's first span with the system hostname (`_dd.hostname`). A hostname that is not a valid
+    /// RFC 1123 name is not reported (and logged).
+    /// - Environment variable: `DD_TRACE_REPORT_HOSTNAME`
+    /// - Default value: `false`.
+    public var reportHostname: Bool?
+
     // MARK: Resolution
 
     /// The environment variables to read; replace it to test or to isolate the tracer from the process.

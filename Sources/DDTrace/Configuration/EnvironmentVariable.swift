@@ -26,6 +26,7 @@ enum EnvironmentVariable: String, CaseIterable, Sendable {
     case healthMetricsEnabled = "DD_TRACE_HEALTH_METRICS_ENABLED"
     case dogstatsdURL = "DD_DOGSTATSD_URL"
     case dogstatsdPort = "DD_DOGSTATSD_PORT"
+    case reportHostname = "DD_TRACE_REPORT_HOSTNAME"
 
     /// How a variable's text is interpreted.
     enum Kind: Sendable {
@@ -126,6 +127,10 @@ enum EnvironmentVariable: String, CaseIterable, Sendable {
                     + "the agent is a unix socket) and `DD_DOGSTATSD_PORT` over UDP.")
         case .dogstatsdPort:
             .integer(.dogstatsdPort, "DogStatsD UDP port, used when `DD_DOGSTATSD_URL` is unset.")
+        case .reportHostname:
+            .boolean(
+                .reportHostname,
+                "Tag each trace with the system hostname (`_dd.hostname`), if it is a valid hostname.")
         }
     }
 

@@ -34,6 +34,7 @@ struct ResolvedConfiguration: Sendable {
     /// `DD_DOGSTATSD_URL`, when set (else `dogstatsd(agent:)` uses the agent's host and `dogstatsdPort`).
     var dogstatsdURL: DogStatsDEndpoint?
     var dogstatsdPort: Int
+    var reportHostname: Bool
 
     /// Where health metrics go: the URL, else the agent's host (localhost for a unix-socket agent) over UDP.
     var dogstatsd: DogStatsDEndpoint {

@@ -134,14 +134,27 @@ final class Flusher: @unchecked Sendable {
         self.maxPayloadBytes = configuration.maxPayloadBytes
         self.sampler = sampler
         self.sealThreshold = min(configuration.maxPayloadBytes, 1 << 20)
+        // The container id lets the agent tag traces with container metadata; only a recognised id is sent.
+        var headers = additionalHeaders
+        if let containerID = SystemIdentity.readCgroup().flatMap(SystemIdentity.containerID(cgroup:)) {
+            headers.append(("Datadog-Container-ID", containerID))
+        }
         agent = AgentClient(
             endpoint: configuration.agent, timeoutMilliseconds: configuration.agentTimeoutMilliseconds,
-            tryIOUring: configuration.ioUringEnabled, additionalHeaders: additionalHeaders)
+            tryIOUring: configuration.ioUringEnabled, additionalHeaders: headers)
+        var hostname: String?
+        if configuration.reportHostname {
+            let system = SystemIdentity.systemHostname()
+            hostname = SystemIdentity.validatedHostname(system)
+            if hostname == nil {
+                logger.warning("DD_TRACE_REPORT_HOSTNAME: the system hostname \(system.debugDescription) is not a valid hostname; not reporting it")
+            }
+        }
         encoder = TraceEncoder(
             tags: EncoderTags(
                 env: configuration.env, version: configuration.version, defaultService: configuration.service,
                 globalTags: configuration.globalTags, runtimeId: UUID().uuidString.lowercased(),
-                processId: Double(getpid())),
+                processId: Double(getpid()), hostname: hostname),
             initialCapacity: 1 << 20, format: configuration.apiVersion)
         healthMetrics =
             configuration.healthMetricsEnabled

@@ -48,6 +48,8 @@ struct EncoderTags {
     var globalTags: [(key: String, value: String)]
     var runtimeId: String
     var processId: Double
+    /// `_dd.hostname`, when reported.
+    var hostname: String? = nil
 }
 
 /// The agent endpoint a payload is encoded for.
@@ -112,8 +114,9 @@ final class TraceEncoder {
         processMeta = process
         versionTag = tags.version.map { PreEncodedTag(key: Array("version".utf8), value: $0) }
         rootMetaPairs = [("language", "swift"), ("runtime-id", tags.runtimeId)]
+            + (tags.hostname.map { [("_dd.hostname", $0)] } ?? [])
         rootMeta = PreEncodedTag.pack(rootMetaPairs)
-        rootMetaCount = 2
+        rootMetaCount = UInt32(rootMetaPairs.count)
         defaultServiceName = Array(tags.defaultService.utf8.prefix(AgentLimits.service))
         processIdMetric = PreEncodedTag.pack(key: "process_id", double: tags.processId)
         processId = tags.processId
