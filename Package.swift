@@ -68,7 +68,9 @@ let package = Package(
         // `dd-trace`: the command-line tool (`dd-trace bench`); subcommands are listed in DDTraceCommand.swift.
         .executableTarget(
             name: "DDTraceCLI",
-            dependencies: ["DDTrace", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "DDTrace", "CDDTraceShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -51,6 +51,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Send to a built-in sink on a unix socket that discards everything, instead of the agent.")
     var sink = false
 
+    @Flag(help: "With --sink: decode every payload the sink receives and count its spans (the load test).")
+    var verify = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Pace the workers so that at most this many spans are started and not yet sent (0: no pacing).",
+            discussion: "Models a service below saturation: with pacing, nothing should be dropped."))
+    var maxInFlight: Int = 0
+
     @Flag(help: "Print the results as JSON.")
     var json = false
 
@@ -64,10 +73,12 @@ struct BenchCommand: AsyncParsableCommand {
         if let duration, !(duration > 0 && duration <= 86_400) {
             throw ValidationError("--duration must be in (0, 86400] seconds")
         }
+        if verify && !sink { throw ValidationError("--verify needs --sink") }
+        guard maxInFlight >= 0 else { throw ValidationError("--max-in-flight must be at least 0") }
     }
 
     func run() async throws {
-        let discardingSink = sink ? try DiscardingSink() : nil
+        let discardingSink = sink ? try DiscardingSink(verifying: verify) : nil
         defer { discardingSink?.stop() }
         var configuration = DDTracerConfiguration()
         if let discardingSink { configuration.agentURL = discardingSink.agentURL }
@@ -84,7 +95,10 @@ struct BenchCommand: AsyncParsableCommand {
         let workload = Workload(
             tracer: tracer, threads: threads,
             spansPerThread: duration == nil ? max(1, (spans ?? 1_000_000) / threads) : nil,
-            durationNanoseconds: duration.map { Int64($0 * 1e9) }, tags: tags, depth: depth, batch: batch)
+            durationNanoseconds: duration.map { Int64($0 * 1e9) }, tags: tags, depth: depth, batch: batch,
+            maxInFlight: maxInFlight)
+        let memory = MemorySampler()
+        memory.start()
         let results = await workload.run()
 
         let flushStart = monotonicNanoseconds()
@@ -92,10 +106,13 @@ struct BenchCommand: AsyncParsableCommand {
         let flushNanoseconds = monotonicNanoseconds() - flushStart
         let counters = tracer.counters
         tracer.shutdown(timeout: .seconds(5))
+        let residentMemory = memory.stop()
 
         let report = Report(
             command: self, agent: discardingSink?.agentURL ?? agentDescription(), results: results,
-            counters: counters, flushSucceeded: flushResult.succeeded, flushNanoseconds: flushNanoseconds)
+            counters: counters, flushSucceeded: flushResult.succeeded, flushNanoseconds: flushNanoseconds,
+            spansReceived: verify ? discardingSink?.spansReceived : nil,
+            malformedPayloads: discardingSink?.malformed ?? 0, memory: residentMemory)
         print(json ? report.json() : report.text())
     }
 
@@ -134,6 +151,7 @@ struct Workload: Sendable {
     let tags: Int
     let depth: Int
     let batch: Int
+    var maxInFlight = 0
 
     func run() async -> [ThreadResult] {
         let results = (0..<threads).map { _ in ThreadResult() }
@@ -171,6 +189,14 @@ struct Workload: Sendable {
             }
             let batchEnd = monotonicNanoseconds()
             produced += inBatch
+            if maxInFlight > 0 {
+                // Outside the timed batch: wait while the flusher is behind (a service below saturation).
+                while true {
+                    let counters = tracer.counters
+                    guard counters.spansStarted > counters.spansSent + UInt64(maxInFlight) else { break }
+                    usleep(200)
+                }
+            }
             result.batchNanosecondsPerSpan.append(Double(batchEnd - batchStart) / Double(inBatch))
             if let spansPerThread, produced >= spansPerThread { break }
             if let deadline, batchEnd >= deadline { break }
@@ -210,6 +236,10 @@ struct Report {
     let counters: DDTracerCounters
     let flushSucceeded: Bool
     let flushNanoseconds: Int64
+    /// Spans the verifying sink decoded (nil without --verify).
+    let spansReceived: Int?
+    let malformedPayloads: Int
+    let memory: MemorySampler.Summary
 
     var totalSpans: Int { results.reduce(0) { $0 + $1.spans } }
     var wallNanoseconds: Int64 {
@@ -274,6 +304,15 @@ struct Report {
         lines.append(
             "final flush:      \(flushSucceeded ? "succeeded" : "did NOT complete") in "
                 + "\(format(Double(flushNanoseconds) / 1e6, digits: 1)) ms")
+        if let spansReceived {
+            lines.append(
+                "sink decoded:     \(spansReceived) spans (\(spansReceived == Int(counters.spansStarted) ? "equal to" : "DIFFERENT from") "
+                    + "spans started), \(malformedPayloads) malformed payloads")
+        }
+        lines.append(
+            "resident memory:  \(format(memory.afterWarmUpMB, digits: 1)) MB after warm-up, peak "
+                + "\(format(memory.peakMB, digits: 1)) MB, end \(format(memory.endMB, digits: 1)) MB "
+                + "(\(memory.samples) samples)")
         return lines.joined(separator: "\n")
     }
 
@@ -295,11 +334,67 @@ struct Report {
             ("ring_overflows", "\(counters.ringOverflows)"), ("bytes_sent", "\(counters.bytesSent)"),
             ("payloads_sent", "\(counters.payloadsSent)"), ("request_errors", "\(counters.requestErrors)"),
             ("flusher_cpu_ns", "\(counters.flusherCPUNanoseconds)"), ("flush_succeeded", "\(flushSucceeded)"),
+            ("spans_received", spansReceived.map { "\($0)" } ?? "null"), ("malformed_payloads", "\(malformedPayloads)"),
+            ("rss_after_warmup_mb", format(memory.afterWarmUpMB)), ("rss_peak_mb", format(memory.peakMB)),
+            ("rss_end_mb", format(memory.endMB)), ("rss_samples", "\(memory.samples)"),
         ]
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
 
     private func format(_ value: Double, digits: Int = 1) -> String {
         String(format: "%.\(digits)f", value)
+    }
+}
+
+// MARK: Memory
+
+/// Samples the process's resident memory (/proc/self/statm) every 250 ms on its own thread, so that a run can show
+/// memory is flat: the peak after the first second (warm-up: pools and buffers being allocated) against the end.
+final class MemorySampler: @unchecked Sendable {  // `samples` is only touched by the sampler thread until stop()
+    struct Summary {
+        var afterWarmUpMB: Double
+        var peakMB: Double
+        var endMB: Double
+        var samples: Int
+    }
+
+    private var samples: [Double] = []
+    private let stopping = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private let intervalMilliseconds = 250
+
+    static func residentMB() -> Double {
+        guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+        defer { fclose(file) }
+        var size = 0
+        var resident = 0
+        guard withUnsafeMutablePointer(to: &size, { sizePointer in
+            withUnsafeMutablePointer(to: &resident) { residentPointer in
+                withVaList([sizePointer, residentPointer]) { vfscanf(file, "%ld %ld", $0) }
+            }
+        }) == 2 else { return 0 }
+        return Double(resident) * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            repeat {
+                samples.append(Self.residentMB())
+            } while stopping.wait(timeout: .now() + .milliseconds(intervalMilliseconds)) == .timedOut
+            stopped.signal()
+        }
+        thread.name = "dd-trace-bench-memory"
+        thread.start()
+    }
+
+    func stop() -> Summary {
+        stopping.signal()
+        stopped.wait()
+        let end = Self.residentMB()
+        let warmUpSamples = 1_000 / intervalMilliseconds
+        let afterWarmUp = samples.count > warmUpSamples ? samples[warmUpSamples] : (samples.last ?? end)
+        return Summary(
+            afterWarmUpMB: afterWarmUp, peakMB: max(samples.dropFirst(warmUpSamples).max() ?? end, end), endMB: end,
+            samples: samples.count)
     }
 }

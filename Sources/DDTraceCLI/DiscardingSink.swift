@@ -1,6 +1,12 @@
 // `dd-trace bench --sink`: a built-in stand-in for the Datadog agent on a unix socket. It reads every request
 // the tracer sends (HTTP/1.1, keep-alive), discards the body, and answers as the agent does:
 // `200 OK`, `Content-Type: application/json`, `{"rate_by_service":{}}`.
+//
+// With `verifying`, it keeps each body and decodes it (v0.4 or v0.5, by the request path): every chunk must be an
+// array of spans, every span a 12-entry map (v0.4) or a 12-element array (v0.5) that is well-formed msgpack; the
+// spans are counted, and malformed payloads are counted separately.
+
+import CDDTraceShims
 
 #if canImport(Glibc)
     import Glibc
@@ -17,6 +23,14 @@ final class DiscardingSink: Sendable {
     private let stopping = Atomic<Bool>(false)
     private let openConnections = Mutex<[Int32]>([])
     private let requestCount = Atomic<Int>(0)
+    private let verifying: Bool
+    private let decodedSpans = Atomic<Int>(0)
+    private let malformedPayloads = Atomic<Int>(0)
+
+    /// Spans in the payloads decoded so far (with `verifying`).
+    var spansReceived: Int { decodedSpans.load(ordering: .relaxed) }
+    /// Payloads that did not decode as trace payloads (with `verifying`).
+    var malformed: Int { malformedPayloads.load(ordering: .relaxed) }
 
     var agentURL: String { "unix://\(path)" }
     var requests: Int { requestCount.load(ordering: .relaxed) }
@@ -25,7 +39,8 @@ final class DiscardingSink: Sendable {
         let description: String
     }
 
-    init() throws {
+    init(verifying: Bool = false) throws {
+        self.verifying = verifying
         var template = Array("/tmp/dd-trace-bench-XXXXXX".utf8CString)
         guard let created = mkdtemp(&template) else {
             throw Failure(description: "cannot create a temporary directory: \(String(cString: strerror(errno)))")
@@ -94,6 +109,8 @@ final class DiscardingSink: Sendable {
         }
         var used = 0
         var bodyRemaining = 0
+        var body: [UInt8] = []
+        var isV05 = false
         while true {
             let received = read(fd, buffer + used, capacity - used)
             if received < 0 && errno == EINTR { continue }
@@ -103,14 +120,21 @@ final class DiscardingSink: Sendable {
             while consumed < used {
                 if bodyRemaining > 0 {
                     let take = min(bodyRemaining, used - consumed)
+                    if verifying { body.append(contentsOf: UnsafeBufferPointer(start: buffer + consumed, count: take)) }
                     bodyRemaining -= take
                     consumed += take
-                    if bodyRemaining == 0 && !answer(fd) { return }
+                    if bodyRemaining == 0 {
+                        if verifying { decode(body, v05: isV05) }
+                        if !answer(fd) { return }
+                    }
                     continue
                 }
                 guard let (headLength, contentLength) = Self.parseHead(buffer + consumed, used - consumed) else {
                     break
                 }
+                isV05 = Self.startsWith(buffer + consumed, used - consumed, "PUT /v0.5/")
+                    || Self.startsWith(buffer + consumed, used - consumed, "POST /v0.5/")
+                body.removeAll(keepingCapacity: true)
                 consumed += headLength
                 bodyRemaining = contentLength
                 if bodyRemaining == 0 && !answer(fd) { return }
@@ -120,6 +144,42 @@ final class DiscardingSink: Sendable {
                 memmove(buffer, buffer + consumed, used - consumed)
             }
             used -= consumed
+        }
+    }
+
+    private static func startsWith(_ bytes: UnsafeMutablePointer<UInt8>, _ count: Int, _ prefix: String) -> Bool {
+        let wanted = Array(prefix.utf8)
+        return count >= wanted.count && wanted.indices.allSatisfy { bytes[$0] == wanted[$0] }
+    }
+
+    /// Decodes a trace payload and counts its spans (or counts it as malformed).
+    private func decode(_ body: [UInt8], v05: Bool) {
+        let spans = body.withUnsafeBufferPointer { whole -> Int? in
+            guard let base = whole.baseAddress else { return nil }
+            var reader = MsgpackReader(base: base, count: whole.count)
+            if v05 {
+                // [string table, chunks]: skip the table (checked for well-formedness).
+                guard reader.arrayHeader() == 2, reader.skip() else { return nil }
+            }
+            guard let chunks = reader.arrayHeader() else { return nil }
+            var spans = 0
+            for _ in 0..<chunks {
+                guard let count = reader.arrayHeader() else { return nil }
+                for _ in 0..<count {
+                    let fields = v05 ? reader.arrayHeader() : reader.mapHeader()
+                    guard fields == 12 else { return nil }
+                    for _ in 0..<(v05 ? 12 : 24) {
+                        guard reader.skip() else { return nil }
+                    }
+                    spans += 1
+                }
+            }
+            return reader.atEnd ? spans : nil
+        }
+        if let spans {
+            decodedSpans.wrappingAdd(spans, ordering: .relaxed)
+        } else {
+            malformedPayloads.wrappingAdd(1, ordering: .relaxed)
         }
     }
 
@@ -157,5 +217,42 @@ final class DiscardingSink: Sendable {
             }
         }
         return (end, length)
+    }
+}
+
+/// Just enough msgpack reading to walk trace payloads: container headers, and whole objects skipped with the
+/// shim's bounds-checked walker.
+struct MsgpackReader {
+    let base: UnsafePointer<UInt8>
+    let count: Int
+    var offset = 0
+
+    var atEnd: Bool { offset == count }
+
+    private mutating func header(fix: UInt8, sixteen: UInt8, thirtyTwo: UInt8) -> Int? {
+        guard offset < count else { return nil }
+        let marker = base[offset]
+        if marker & 0xf0 == fix {
+            offset += 1
+            return Int(marker & 0x0f)
+        }
+        let width = marker == sixteen ? 2 : marker == thirtyTwo ? 4 : 0
+        guard width > 0, offset + 1 + width <= count else { return nil }
+        let value = (0..<width).reduce(0) { $0 << 8 | Int(base[offset + 1 + $1]) }
+        offset += 1 + width
+        return value
+    }
+
+    mutating func arrayHeader() -> Int? { header(fix: 0x90, sixteen: 0xdc, thirtyTwo: 0xdd) }
+    mutating func mapHeader() -> Int? { header(fix: 0x80, sixteen: 0xde, thirtyTwo: 0xdf) }
+
+    /// Skips one complete object; false if it is truncated or malformed.
+    mutating func skip() -> Bool {
+        let size = UnsafeRawPointer(base + offset).withMemoryRebound(to: CChar.self, capacity: 1) {
+            ddtrace_mp_object_size($0, count - offset)
+        }
+        guard size > 0 else { return false }
+        offset += size
+        return true
     }
 }
