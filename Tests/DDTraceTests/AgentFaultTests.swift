@@ -38,6 +38,11 @@ struct AgentFaultTests {
         #expect(counters.spansSent == 2000)
         #expect(counters.droppedRejectedByAgent == 0)
         #expect(counters.responseErrors > 0, "the 413s are counted as response errors")
+        ReliabilityReport.record(
+            area: "Agent responses", fault: "413 for any request over 20 kB (max payload 64 KiB)",
+            outcome: "payloads are split at chunk boundaries and resent; the payload limit is halved for what follows",
+            figures: [("spans received / started", "\(agent.received.spans) / \(counters.spansStarted)"),
+                      ("413 responses", "\(counters.responseErrors)")])
         tracer.shutdown()
     }
 
@@ -65,6 +70,12 @@ struct AgentFaultTests {
         #expect(counters.droppedRejectedByAgent == 0)
         #expect(received.paths.filter { $0.hasPrefix("/v0.5/") }.count == 1, "one v0.5 attempt: \(received.paths)")
         #expect(received.paths.dropFirst().allSatisfy { $0 == "/v0.4/traces" })
+        ReliabilityReport.record(
+            area: "Agent responses", fault: "\(status) to /v0.5/traces (an agent without v0.5)",
+            outcome: "switches to /v0.4/traces for good and converts the payloads already encoded; nothing lost "
+                + "(dd-trace-py drops that payload)",
+            figures: [("spans sent / started", "\(counters.spansSent) / \(counters.spansStarted)"),
+                      ("v0.5 attempts", "\(received.paths.filter { $0.hasPrefix("/v0.5/") }.count)")])
         tracer.shutdown()
     }
 
@@ -87,9 +98,9 @@ struct AgentFaultTests {
         tracer.shutdown()
     }
 
-    @Test("5xx: retried with a bound, and nothing is lost when the agent recovers")
-    func serverErrorsThenRecovery() throws {
-        let agent = try FakeAgent { _, number in number <= 2 ? .status(503) : .status(200) }
+    @Test("5xx and 429: retried with a bound, and nothing is lost when the agent recovers", arguments: [503, 500, 429])
+    func serverErrorsThenRecovery(status: Int) throws {
+        let agent = try FakeAgent { _, number in number <= 2 ? .status(status) : .status(200) }
         defer { agent.stop() }
         let tracer = try tracer(agentURL: agent.url)
         traceMany(tracer, 100)
@@ -101,6 +112,28 @@ struct AgentFaultTests {
         #expect(tracer.counters.spansSent == 100)
         #expect(tracer.counters.responseErrors == 2)
         #expect(agent.received.spans == 100)
+        ReliabilityReport.record(
+            area: "Agent responses", fault: "\(status) twice, then 200",
+            outcome: "retried (at most 3 attempts per payload, one flush interval apart); nothing lost",
+            figures: [("spans sent / started", "\(tracer.counters.spansSent) / \(tracer.counters.spansStarted)")])
+        tracer.shutdown()
+    }
+
+    @Test("5xx for good: a payload is dropped after 3 attempts and counted")
+    func serverErrorsForever() throws {
+        let agent = try FakeAgent { _, _ in .status(503) }
+        defer { agent.stop() }
+        let tracer = try tracer(agentURL: agent.url)
+        traceMany(tracer, 20)
+        for _ in 0..<Flusher.maxSendAttempts { _ = tracer.flush(timeout: .seconds(5)) }
+        let counters = tracer.counters
+        #expect(agent.received.requests == Flusher.maxSendAttempts)
+        #expect(counters.droppedSendFailed == 20)
+        #expect(unaccounted(counters) == 0)
+        ReliabilityReport.record(
+            area: "Agent responses", fault: "503 on every attempt",
+            outcome: "3 attempts, then the payload is dropped and its spans counted as send failures",
+            figures: [("requests", "\(agent.received.requests)"), ("dropped (by reason)", dropSummary(counters))])
         tracer.shutdown()
     }
 
@@ -113,6 +146,10 @@ struct AgentFaultTests {
         #expect(!tracer.flush(timeout: .seconds(5)).succeeded)
         #expect(tracer.counters.droppedRejectedByAgent == 10)
         #expect(agent.received.requests == 1)
+        ReliabilityReport.record(
+            area: "Agent responses", fault: "400 (the agent refuses the payload)",
+            outcome: "dropped without retry, counted as rejected, logged once",
+            figures: [("requests", "\(agent.received.requests)"), ("dropped (by reason)", dropSummary(tracer.counters))])
         tracer.shutdown()
     }
 
@@ -127,6 +164,11 @@ struct AgentFaultTests {
         #expect(counters.requestErrors == UInt64(Flusher.maxSendAttempts))
         #expect(counters.droppedSendFailed == 10)
         #expect(counters.lastError.contains("malformed HTTP response"))
+        ReliabilityReport.record(
+            area: "Agent responses", fault: "bytes that are not HTTP in answer to every request",
+            outcome: "no crash; each attempt fails as a malformed response; after 3 attempts the spans are counted "
+                + "as send failures",
+            figures: [("request errors", "\(counters.requestErrors)"), ("dropped (by reason)", dropSummary(counters))])
         tracer.shutdown()
     }
 
@@ -144,7 +186,12 @@ struct AgentFaultTests {
         // While the flusher is stuck in requests, spans still start and finish without waiting.
         let spansWhileStuck = ContinuousClock.now
         traceMany(tracer, 10_000)
-        #expect(ContinuousClock.now - spansWhileStuck < .seconds(2))
+        let tenThousand = ContinuousClock.now - spansWhileStuck
+        #expect(tenThousand < .seconds(2))
+        ReliabilityReport.record(
+            area: "Agent faults", fault: "agent accepts and never answers (timeout 300 ms)",
+            outcome: "the request times out; flush() returns; 10,000 spans started meanwhile do not wait",
+            figures: [("10,000 spans while the flusher waits", "\(tenThousand.components.attoseconds / 1_000_000_000_000_000 + tenThousand.components.seconds * 1000) ms")])
         tracer.shutdown(timeout: .seconds(2))
     }
 
@@ -160,6 +207,10 @@ struct AgentFaultTests {
         let deadline = Date().addingTimeInterval(5)
         while tracer.counters.spansSent < 50 && Date() < deadline { usleep(50_000) }
         #expect(tracer.counters.spansSent == 50, "reconnected within a few flush intervals, nothing lost")
+        ReliabilityReport.record(
+            area: "Agent faults", fault: "agent absent at start (no socket), appears later",
+            outcome: "spans wait in the buffer and are sent once the agent appears; nothing lost",
+            figures: [("spans sent / started", "\(tracer.counters.spansSent) / \(tracer.counters.spansStarted)")])
         tracer.shutdown()
     }
 }

@@ -253,6 +253,11 @@ struct AgentIntegrationTests {
         #expect(spans.count == 5)
         #expect(spans.allSatisfy { $0.parentId == leaked.spanId })
         #expect(tracer.counters.staleTraceFlushes == 1)
+        ReliabilityReport.record(
+            area: "Lifetime", fault: "a root span leaked by the application (never finished), 5 finished children",
+            outcome: "after the stale-trace timeout (60 s by default; 300 ms here) the finished spans are sent as a "
+                + "partial chunk and their slots reused, so a leak cannot hold memory",
+            figures: [("spans sent", "\(spans.count)"), ("stale-trace flushes", "\(tracer.counters.staleTraceFlushes)")])
         tracer.shutdown()
     }
 
@@ -295,6 +300,10 @@ struct AgentIntegrationTests {
         #expect(tracer.flush().succeeded)
         #expect(tracer.counters.spansStarted == 0)
         #expect(try agent.traces(token).isEmpty)
+        ReliabilityReport.record(
+            area: "Lifetime", fault: "DD_TRACE_ENABLED=false",
+            outcome: "spans work for the caller (ids, propagation) but nothing is recorded or sent; no flusher thread",
+            figures: [("spans recorded", "\(tracer.counters.spansStarted)")])
     }
 
     @Test("nothing finished before shutdown is lost; spans after shutdown are counted")
@@ -312,5 +321,10 @@ struct AgentIntegrationTests {
         let counters = tracer.counters
         #expect(counters.spansSent == 50)
         #expect(counters.droppedAfterShutdown == 2)
+        ReliabilityReport.record(
+            area: "Lifetime", fault: "shutdown with 50 finished spans unsent and one span open; shutdown twice; spans after",
+            outcome: "the finished spans are flushed; the second shutdown is a no-op; the open span finished later and "
+                + "a span started after shutdown are counted as dropped after shutdown",
+            figures: [("sent", "\(counters.spansSent)"), ("dropped after shutdown", "\(counters.droppedAfterShutdown)")])
     }
 }

@@ -76,5 +76,11 @@ struct ComponentVariableInvalidValueTests {
             PropagationVariable.allCases.map(\.rawValue) + SamplingVariable.allCases.map(\.rawValue)
                 + IntegrationVariable.allCases.map(\.rawValue))
         #expect(Set(Self.rows.map(\.variable)) == variables)
+        ReliabilityReport.record(
+            area: "Hostile input", fault: "\(Self.rows.count) invalid values of the \(variables.count) propagation, sampling "
+                + "and integration variables",
+            outcome: "one diagnostic each naming the variable and value, with the allowed values and the fallback; "
+                + "strict mode refuses the configuration",
+            figures: [("rows", "\(Self.rows.count)")])
     }
 }

@@ -124,6 +124,12 @@ struct ConfigurationInvalidValueTests {
 
     @Test func everyVariableHasAnInvalidRow() {
         #expect(Set(Self.environmentRows.map(\.variable)) == Set(EnvironmentVariable.allCases))
+        ReliabilityReport.record(
+            area: "Hostile input", fault: "\(Self.environmentRows.count) invalid values of the \(EnvironmentVariable.allCases.count) "
+                + "core environment variables",
+            outcome: "one diagnostic each naming the variable, the value, what is allowed and the value used; the "
+                + "other settings unchanged; strict mode throws",
+            figures: [("rows", "\(Self.environmentRows.count)")])
     }
 
     @Test func diagnosticDescriptionIsOneReadableLine() throws {

@@ -158,6 +158,14 @@ struct PropagationMalformedTests {
 
     static let allRows = datadogRows + traceContextRows + b3Rows + baggageRows + disagreementRows
 
+    @Test func recordForTheReliabilityReport() {
+        ReliabilityReport.record(
+            area: "Hostile input", fault: "\(Self.allRows.count) malformed or conflicting propagation headers (datadog, "
+                + "tracecontext, b3, baggage)",
+            outcome: "each gives its documented result: a new trace, or the valid part kept; never a crash",
+            figures: [("rows", "\(Self.allRows.count)")])
+    }
+
     @Test(arguments: allRows)
     func extractionGivesTheExpectedResult(_ row: MalformedRow) {
         let context = PropagationFixture.propagator(row.styles).extract(from: row.headers)

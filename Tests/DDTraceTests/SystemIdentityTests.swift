@@ -43,6 +43,15 @@ struct SystemIdentityTests {
         #expect(SystemIdentity.containerID(cgroup: cgroup) == nil)
     }
 
+    @Test func recordForTheReliabilityReport() {
+        ReliabilityReport.record(
+            area: "Hostile input", fault: "container ids from /proc/self/cgroup that are not hex ids (CR/LF injection, "
+                + "wrong length, upper case) and hostnames with spaces, CR/LF, non-ASCII or over 255 bytes",
+            outcome: "ignored: no Datadog-Container-ID header, no _dd.hostname tag; a value with CR/LF can never reach "
+                + "a request (the C formatter also refuses any header with a control character)",
+            figures: [])
+    }
+
     @Test func thisMachinesCgroupParsesWithoutCrashing() {
         // Whatever it is here (a container or not), the answer is nil or a recognised id.
         let id = SystemIdentity.readCgroup().flatMap(SystemIdentity.containerID(cgroup:))

@@ -35,6 +35,11 @@ struct TruncationTests {
         #expect(span.meta["big"] == String(repeating: "v", count: 25_000) + "...")
         #expect(span.meta["fine"] == "ok")
         #expect(tracer.counters.stringsTruncated == 6)
+        ReliabilityReport.record(
+            area: "Hostile input", fault: "oversized name, service, resource, type, tag key and tag value (\(api.rawValue))",
+            outcome: "cut to the agent's limits at a UTF-8 boundary (100 / 100 / 5,000 / 100 / 200 / 25,000 bytes), "
+                + "keys and values with \"...\"; counted; the test agent accepts the payload",
+            figures: [("strings truncated", "\(tracer.counters.stringsTruncated)")])
         #expect(try agent.checkFailures(token) == "")
         tracer.shutdown()
     }

@@ -395,6 +395,8 @@ extension DDTracerCounters {
         counters.lastError = flusher.lastError
         counters.stringsTruncated = flusher.stringsTruncated
         counters.traceAPIVersion = flusher.apiVersion.rawValue
+        counters.bufferedBytes = flusher.bufferedBytes
+        counters.peakBufferedBytes = flusher.peakBufferedBytes
         self = counters
     }
 }
@@ -463,6 +465,9 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
     public var stringsTruncated: UInt64 = 0
     /// The trace endpoint in use: "v0.4", or "v0.5" until an agent that does not support it is met.
     public var traceAPIVersion: String = ""
+    /// Encoded bytes waiting to be sent, and the most there has been (never above `DD_TRACE_WRITER_BUFFER_SIZE_BYTES`).
+    public var bufferedBytes: UInt64 = 0
+    public var peakBufferedBytes: UInt64 = 0
 
     public var description: String {
         "started=\(spansStarted) finished=\(spansFinished) sent=\(spansSent) chunks=\(chunksSent) "

@@ -49,6 +49,8 @@ struct FlusherStatistics: Sendable {
     var usesIOUring = false
     var stringsTruncated: UInt64 = 0
     var apiVersion: TraceAPIVersion = .v04
+    var bufferedBytes: UInt64 = 0
+    var peakBufferedBytes: UInt64 = 0
 }
 
 final class Flusher: @unchecked Sendable {
@@ -258,6 +260,7 @@ final class Flusher: @unchecked Sendable {
         statistics.flusherCPUNanoseconds = UInt64(cpu.tv_sec) * 1_000_000_000 + UInt64(cpu.tv_nsec)
         statistics.bytesSent = agent.bytesSent
         statistics.stringsTruncated = encoder.truncations
+        statistics.bufferedBytes = UInt64(max(0, queuedBytes))
         let snapshot = statistics
         published.withLock { $0 = snapshot }
     }
@@ -524,6 +527,7 @@ final class Flusher: @unchecked Sendable {
         }
         queue.append(payload)
         queuedBytes += payload.size
+        statistics.peakBufferedBytes = max(statistics.peakBufferedBytes, UInt64(queuedBytes))
     }
 
     private static func makeBuffer() -> UnsafeMutablePointer<ddtrace_mpbuf> {

@@ -17,6 +17,8 @@ final class FakeAgent: @unchecked Sendable {
         case garbage
         /// Reads the request and never answers (the connection stays open until the agent stops).
         case silent
+        /// Answers with `status` after a pause (an overloaded agent).
+        case delayed(milliseconds: Int, status: Int)
     }
 
     struct Received: Sendable {
@@ -112,7 +114,11 @@ final class FakeAgent: @unchecked Sendable {
                 return received.requests
             }
             let rejectV05 = path.hasPrefix("/v0.5/") ? v05Status.withLock { $0 } : nil
-            let answer = rejectV05.map { Answer.status($0) } ?? decide(body.count, number)
+            var answer = rejectV05.map { Answer.status($0) } ?? decide(body.count, number)
+            if case .delayed(let milliseconds, let status) = answer {
+                usleep(UInt32(milliseconds) * 1_000)
+                answer = .status(status)
+            }
             switch answer {
             case .status(let status):
                 if (200..<300).contains(status) { count(body, v05: path.hasPrefix("/v0.5/")) }
@@ -124,6 +130,8 @@ final class FakeAgent: @unchecked Sendable {
             case .silent:
                 while !stopping.withLock({ $0 }) { usleep(10_000) }
                 return
+            case .delayed:
+                return  // replaced by .status above
             }
         }
     }
