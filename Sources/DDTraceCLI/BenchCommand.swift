@@ -310,7 +310,8 @@ struct Report {
                     + "spans started), \(malformedPayloads) malformed payloads")
         }
         lines.append(
-            "resident memory:  \(format(memory.afterWarmUpMB, digits: 1)) MB after warm-up, peak "
+            "resident memory:  \(format(memory.afterWarmUpMB, digits: 1)) MB after warm-up, "
+                + "\(format(memory.midpointMB, digits: 1)) MB half-way, peak "
                 + "\(format(memory.peakMB, digits: 1)) MB, end \(format(memory.endMB, digits: 1)) MB "
                 + "(\(memory.samples) samples)")
         return lines.joined(separator: "\n")
@@ -335,7 +336,8 @@ struct Report {
             ("payloads_sent", "\(counters.payloadsSent)"), ("request_errors", "\(counters.requestErrors)"),
             ("flusher_cpu_ns", "\(counters.flusherCPUNanoseconds)"), ("flush_succeeded", "\(flushSucceeded)"),
             ("spans_received", spansReceived.map { "\($0)" } ?? "null"), ("malformed_payloads", "\(malformedPayloads)"),
-            ("rss_after_warmup_mb", format(memory.afterWarmUpMB)), ("rss_peak_mb", format(memory.peakMB)),
+            ("rss_after_warmup_mb", format(memory.afterWarmUpMB)), ("rss_midpoint_mb", format(memory.midpointMB)),
+            ("rss_peak_mb", format(memory.peakMB)),
             ("rss_end_mb", format(memory.endMB)), ("rss_samples", "\(memory.samples)"),
         ]
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
@@ -353,6 +355,8 @@ struct Report {
 final class MemorySampler: @unchecked Sendable {  // `samples` is only touched by the sampler thread until stop()
     struct Summary {
         var afterWarmUpMB: Double
+        /// Half-way through the run: flat memory means the end is no higher than this.
+        var midpointMB: Double
         var peakMB: Double
         var endMB: Double
         var samples: Int
@@ -394,7 +398,7 @@ final class MemorySampler: @unchecked Sendable {  // `samples` is only touched b
         let warmUpSamples = 1_000 / intervalMilliseconds
         let afterWarmUp = samples.count > warmUpSamples ? samples[warmUpSamples] : (samples.last ?? end)
         return Summary(
-            afterWarmUpMB: afterWarmUp, peakMB: max(samples.dropFirst(warmUpSamples).max() ?? end, end), endMB: end,
+            afterWarmUpMB: afterWarmUp, midpointMB: samples.isEmpty ? end : samples[samples.count / 2], peakMB: max(samples.dropFirst(warmUpSamples).max() ?? end, end), endMB: end,
             samples: samples.count)
     }
 }
