@@ -20,13 +20,14 @@ let benchmarks: @Sendable () -> Void = {
             .wallClock: .init(relative: [.p90: 50], absolute: [:]),
         ])
 
-    // Every format the engine can encode. TODO(v0.5): `DDEncoderBenchmark.Format.allCases` gains `.v05` with the
-    // v0.5 encoder; these benchmarks then cover it with no change here.
+    // Every format the engine can encode: v0.4 (maps with string keys) and v0.5 (a string table and arrays).
     for format in DDEncoderBenchmark.Format.allCases {
         for (shape, spansPerTrace) in [("traces10", 10), ("traces1", 1)] {
             let encoder = DDEncoderBenchmark(spanCount: 1000, spansPerTrace: spansPerTrace, format: format)
             let size = encoder.encodePayload()
-            let decoded = encoder.lastPayload.withUnsafeBytes { MsgpackV04.countSpans($0) }
+            let decoded = encoder.lastPayload.withUnsafeBytes {
+                format == .v05 ? MsgpackV04.countSpansV05($0) : MsgpackV04.countSpans($0)
+            }
             precondition(
                 decoded == encoder.spanCount, "the encoded payload does not decode to \(encoder.spanCount) spans")
             Benchmark("encoder.\(format.rawValue).\(shape)", configuration: configuration) { benchmark in

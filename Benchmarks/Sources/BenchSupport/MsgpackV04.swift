@@ -19,7 +19,46 @@ public enum MsgpackV04 {
         return reader.offset == payload.count ? spans : nil
     }
 
+    /// The spans in a `/v0.5/traces` payload (`[strings, chunks]`, spans as 12-element arrays whose string fields
+    /// are indexes into `strings`), or nil if it is malformed or an index is out of range.
+    public static func countSpansV05(_ payload: UnsafeRawBufferPointer) -> Int? {
+        var reader = Reader(bytes: payload)
+        guard reader.arrayHeader() == 2, let strings = reader.arrayHeader() else { return nil }
+        for _ in 0..<strings {
+            guard reader.string() != nil else { return nil }
+        }
+        guard let chunks = reader.arrayHeader() else { return nil }
+        var spans = 0
+        for _ in 0..<chunks {
+            guard let count = reader.arrayHeader() else { return nil }
+            for _ in 0..<count {
+                guard reader.arrayHeader() == 12 else { return nil }
+                // service, name, resource: indexes into the table.
+                for _ in 0..<3 {
+                    guard let index = reader.unsigned(), index < strings else { return nil }
+                }
+                for _ in 0..<9 {
+                    guard reader.skipValue() else { return nil }
+                }
+            }
+            spans += count
+        }
+        return reader.offset == payload.count ? spans : nil
+    }
+
     struct Reader {
+        /// A msgpack unsigned integer.
+        mutating func unsigned() -> Int? {
+            guard let tag = byte() else { return nil }
+            switch tag {
+            case 0x00...0x7f: return Int(tag)
+            case 0xcc: return bigEndian(1)
+            case 0xcd: return bigEndian(2)
+            case 0xce: return bigEndian(4)
+            default: return nil
+            }
+        }
+
         let bytes: UnsafeRawBufferPointer
         var offset = 0
 
