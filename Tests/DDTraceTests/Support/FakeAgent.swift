@@ -33,7 +33,6 @@ final class FakeAgent: @unchecked Sendable {
     private let state = LockedValue(Received())
     private let stopping = LockedValue(false)
     private let openConnections = LockedValue<[Int32]>([])
-    private var thread: Thread?
 
     convenience init(_ decide: @escaping @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer) throws {
         let path = FileManager.default.temporaryDirectory
@@ -61,9 +60,9 @@ final class FakeAgent: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0, listen(listener, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
-        let thread = Thread { [self] in acceptLoop() }
-        self.thread = thread
-        thread.start()
+        // Not stored: the thread keeps its closure, which keeps the agent, so a stored thread would be a retain
+        // cycle that the leak checker reports. The accept loop ends at `stop()`, releasing the agent.
+        Thread { [self] in acceptLoop() }.start()
     }
 
     var url: String { "unix://\(path)" }
