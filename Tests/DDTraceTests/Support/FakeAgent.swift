@@ -68,15 +68,18 @@ final class FakeAgent: @unchecked Sendable {
     var url: String { "unix://\(path)" }
     var received: Received { state.withLock { $0 } }
 
+    /// Stops accepting and wakes every connection. Descriptors are only shut down here, never closed: each is
+    /// closed by the thread that uses it (the accept loop, a connection's thread), so this never touches a number
+    /// that was closed and reused meanwhile, for example by another test's agent running at the same time.
     func stop() {
         stopping.withLock { $0 = true }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in openConnections.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+        shutdown(listener, Int32(SHUT_RDWR))  // accept() fails from now on
+        openConnections.withLock { for fd in $0 { shutdown(fd, Int32(SHUT_RDWR)) } }
         unlink(path)
     }
 
     private func acceptLoop() {
+        defer { close(listener) }
         while !stopping.withLock({ $0 }) {
             let connection = accept(listener, nil, nil)
             if connection < 0 { return }
@@ -86,7 +89,13 @@ final class FakeAgent: @unchecked Sendable {
     }
 
     private func serve(_ connection: Int32) {
-        defer { close(connection) }
+        // Closed under the lock that `stop()` shuts connections down with, and no longer listed once closed.
+        defer {
+            openConnections.withLock { open in
+                open.removeAll { $0 == connection }
+                close(connection)
+            }
+        }
         var buffer = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while !stopping.withLock({ $0 }) {
