@@ -23,12 +23,15 @@ struct CrossProcessTests {
         }
     }
 
-    func python(_ mode: String, agent: TestAgent) throws -> (Process, Pipe, Pipe) {
+    func python(_ mode: String, agent: TestAgent, token: String) throws -> (Process, Pipe, Pipe) {
         let process = Process()
         process.executableURL = TestAgent.venv.appendingPathComponent("bin/python")
         process.arguments = [Self.script, mode]
         var environment = ProcessInfo.processInfo.environment
         environment["DD_TRACE_AGENT_URL"] = agent.tcpURL
+        // ddtrace's writer sends this header with its traces. Without a session token the test agent counts the
+        // Python spans in whichever session other tests running at the same time ask for.
+        environment["_DD_TRACE_WRITER_ADDITIONAL_HEADERS"] = "X-Datadog-Test-Session-Token:\(token)"
         process.environment = environment
         let input = Pipe()
         let output = Pipe()
@@ -47,7 +50,7 @@ struct CrossProcessTests {
         let root = tracer.startSpan("swift.parent", resource: "GET /front")
         let call = tracer.startSpan("http.client", childOf: root)
         tracer.inject(call, into: &headers)
-        let (process, input, _) = try python("child", agent: agent)
+        let (process, input, _) = try python("child", agent: agent, token: token)
         input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: headers))
         try input.fileHandleForWriting.close()
         process.waitUntilExit()
@@ -71,7 +74,7 @@ struct CrossProcessTests {
         let agent = try TestAgent.shared()
         let token = sessionToken()
         let tracer = try agent.tracer(token: token, unixSocket: true)
-        let (process, input, output) = try python("parent", agent: agent)
+        let (process, input, output) = try python("parent", agent: agent, token: token)
         let line = try #require(output.fileHandleForReading.readLine())
         let headers = try #require(try JSONSerialization.jsonObject(with: line) as? [String: String])
         let context = try #require(tracer.extract(from: headers))

@@ -96,15 +96,23 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             traceIdLow = parent.traceIdLow
         } else {
             // 128-bit trace id as Datadog tracers build it: start second in the upper 32 of the high half.
+            // `wallClockOffset` is relaxed everywhere: a self-contained value that publishes no other data, and a
+            // 64-bit atomic load is never torn; an offset one refresh old only shifts times by clock drift.
             let seconds = UInt64(now &+ pointee.wallClockOffset.load(ordering: .relaxed)) / 1_000_000_000
             traceIdHigh = seconds << 32
             traceIdLow = state.nextRandom() | 1
         }
+        // `isShutDown` is relaxed everywhere: it publishes no data, and no ordering could close the window in
+        // which a span racing with `shutdown()` reads false and is pushed after the flusher's last drain.
         guard pointee.enabled, !pointee.isShutDown.load(ordering: .relaxed), let slot = state.pool.take()
         else {
             return droppedSpan(state: state, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId, parent: parent)
         }
         state.count(.spansStarted)
+        // A relaxed load and store, not a read-modify-write: only the slot's current owner writes its generation
+        // (the flusher in `release`, then this thread after `take()`), and ownership passes with release/acquire
+        // (ring, remote free stack), so this load sees the flusher's bump. Other threads only compare it with the
+        // generation in their handle to ignore stale handles; a handle reaches them by a synchronizing hand-off.
         let generation = slot.generation.load(ordering: .relaxed) &+ 1
         slot.generation.store(generation, ordering: .relaxed)
         slot.pointee.traceIdHigh = traceIdHigh
@@ -128,6 +136,9 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         } else {
             root = slot
             rootGeneration = generation
+            // Relaxed: other threads find this root only through this span's handle or context, handed over by
+            // a synchronizing hand-off. A stale `register` CAS on the slot's previous trace cannot succeed either
+            // before this store (a released root has open == 0) or after it (the generation changed).
             slot.traceState.store(
                 TraceCounters.pack(generation: generation, created: 1, open: 1), ordering: .relaxed)
             slot.pointee.received = 0
@@ -135,6 +146,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             slot.pointee.chunkPending = 0
             slot.pointee.decidedPriority = unsetSamplingPriority
             slot.pointee.rootSent = false
+            // Relaxed for the same reason as `traceState` above; decisions are later published by CAS (acq_rel).
             slot.presetDecision.store(0, ordering: .relaxed)
             slot.pointee.inheritedPriority = parent?.samplingPriority ?? unsetSamplingPriority
             if let parent {
@@ -173,6 +185,13 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     }
 
     /// The parent's service if it is not the default one ("" stays "", without touching a reference count).
+    ///
+    /// The relaxed generation check filters out parents whose slot was already recycled; it does not pin the
+    /// slot. That is enough while the parent is open, which is the case when the parent is the caller's own
+    /// active span. It is not when another thread finishes the parent at this very moment (a context handed to a
+    /// thread that outlives its parent) and the flusher releases it between the check and the copy: the copy then
+    /// races with `SpanSlot.clear` deinitializing `service` (only a service longer than 15 UTF-8 bytes owns heap
+    /// storage). Closing that window needs the parent pinned while it is read, a hot-path change not made yet.
     @inline(__always) private func inheritedService(_ parent: ParentLink?) -> String? {
         guard let parentSlot = parent?.parentSlot,
             parentSlot.generation.load(ordering: .relaxed) == parent.unsafelyUnwrapped.parentGeneration,
@@ -183,6 +202,11 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
 
     /// Registers a new span with a local root: one CAS that fails if the root slot was recycled (generation) or
     /// its trace already closed (no open span left), in which case the new span starts a chunk of its own.
+    ///
+    /// Relaxed throughout: registering publishes no data (the new span's data reaches the flusher through its own
+    /// ring push). Correctness rests on atomicity alone: the generation and `open > 0` checks are made on the same
+    /// word the CAS updates, and all read-modify-writes of one word are totally ordered, so a registration either
+    /// lands before the finish that closes the trace (and is counted in `created`) or fails.
     @inline(__always) private func register(with root: SlotPointer, generation: UInt32) -> Bool {
         let counters = root.traceState
         var current = counters.load(ordering: .relaxed)
@@ -217,8 +241,10 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         }
         slot.pointee.state = SlotState.finished
         let root = slot.pointee.localRoot.unsafelyUnwrapped
-        // Acquire-release: the closing span must see every other span's decrement, and each span's writes happen
-        // before the ring publish below, which the flusher acquires.
+        // The counts need no ordering: read-modify-writes of one word are totally ordered, so exactly one finisher
+        // sees `open` go from 1 to 0, and `created` then counts every span registered with the trace. Nor does the
+        // data: each span reaches the flusher through its own ring push (release/acquire). Acquire-release is
+        // kept as a margin (on x86 the locked add costs the same whatever the ordering).
         let before = root.traceState.loadThenWrappingDecrement(by: 1, ordering: .acquiringAndReleasing)
         slot.pointee.closingTotal = TraceCounters.open(before) == 1 ? UInt32(TraceCounters.created(before)) : 0
         let state = threadState
@@ -229,6 +255,10 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         }
     }
 
+    /// A Treiber-stack push. Release on success, pairing with the flusher's acquiring `exchange` in `drainAll`:
+    /// the span's data and its `next` link are visible to the flusher; successive CASes continue the release
+    /// sequence, so every pusher's slot is covered. Relaxed on the initial load and on failure: the head read is
+    /// only stored as a link, never dereferenced. No ABA: the flusher takes the whole stack at once, never pops.
     @inline(never) private func pushOverflow(_ slot: SlotPointer) {
         var head = pointee.overflowStack.load(ordering: .relaxed)
         while true {

@@ -95,7 +95,6 @@ final class Flusher: @unchecked Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
     private let stopRequested = ManagedAtomic<Bool>(false)
     private let stopped = DispatchSemaphore(value: 0)
-    private var thread: Thread?
 
     /// A sealed payload: an encoder buffer handed over without copying (recycled through `spareBuffers`).
     private struct QueuedPayload {
@@ -176,10 +175,21 @@ final class Flusher: @unchecked Sendable {
         }
     }
 
+    /// Frees the payload buffers (the encoder frees its own). Runs once the tracer is gone and the thread has
+    /// stopped; never while the loop runs, since the thread's closure holds the flusher.
+    deinit {
+        for buffer in spareBuffers + queue.map(\.buffer) {
+            ddtrace_mpbuf_destroy(buffer)
+            buffer.deallocate()
+        }
+    }
+
     func start() {
+        // The thread's closure keeps the flusher alive while the loop runs. The flusher must not keep the thread:
+        // a stored `Thread` (which keeps its closure) closed a retain cycle, and every tracer that was shut down
+        // leaked its flusher with its payload buffers, agent connection and io_uring instance.
         let thread = Thread { [self] in run() }
         thread.name = "dd-trace-flusher"
-        self.thread = thread
         thread.start()
     }
 

@@ -38,6 +38,8 @@ struct SlotPool {
         self.engine = engine
         let line = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
         let head = line.bindMemory(to: UnsafeAtomic<Int>.Storage.self, capacity: 1)
+        // Plain initialization: the pool is published with its ThreadState (under ThreadRegistry's lock), and
+        // other threads only find it later through slots that reached them by a release/acquire hand-off.
         head.initialize(to: .init(0))
         self.remoteFree = UnsafeAtomic(at: head)
     }
@@ -57,6 +59,10 @@ extension UnsafeMutablePointer where Pointee == SlotPool {
     }
 
     @inline(never) private func refill() -> SlotPointer? {
+        // Acquire, pairing with `giveBack`'s releasing CAS: the slots' cleared contents and the `next` links of
+        // the whole chain are visible before we walk it. CASes are read-modify-writes, which continue the release
+        // sequence, so this sees every pusher's chain, not only the last one's. No release is needed: the owner
+        // publishes nothing through the head (pushers store the value they read as a link, never dereference it).
         let remote = pointee.remoteFree.exchange(0, ordering: .acquiring)
         if remote != 0, let slot = SlotPointer(bitPattern: remote) {
             pointee.localFree = slot.pointee.next
@@ -67,6 +73,8 @@ extension UnsafeMutablePointer where Pointee == SlotPool {
         return take()
     }
 
+    /// The new slots are owner-private until a span in them reaches another thread, through a ring (release/
+    /// acquire) or a handle handed over (the hand-off orders the accesses), so plain writes initialize them.
     private func growChunk() {
         let count = Swift.min(SlotPool.chunkSize, pointee.capacity - pointee.allocated)
         let memory = UnsafeMutableRawPointer.allocate(byteCount: count * SpanSlot.stride, alignment: 64)
@@ -84,6 +92,8 @@ extension UnsafeMutablePointer where Pointee == SlotPool {
 
     /// Returns a chain of cleared slots (`first` ... `last`, linked through `next`) to this pool. Any thread.
     func giveBack(first: SlotPointer, last: SlotPointer) {
+        // Relaxed (here and on CAS failure): the head read is only stored as `last.next`, never dereferenced;
+        // the CAS below fails if it is stale.
         var head = pointee.remoteFree.load(ordering: .relaxed)
         while true {
             last.pointee.next = SlotPointer(bitPattern: head)

@@ -22,6 +22,8 @@ struct SpanRing: @unchecked Sendable {  // shared by one producer and one consum
         entries.initialize(repeating: nil, count: capacity)
         mask = capacity - 1
         control = .allocate(byteCount: 256, alignment: 128)
+        // Plain initialization is enough: the ring reaches the flusher inside its ThreadState, through
+        // ThreadRegistry's lock, which orders these writes before the first atomic access on either side.
         control.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
     }
 
@@ -44,12 +46,18 @@ struct SpanRing: @unchecked Sendable {  // shared by one producer and one consum
 
     /// Publishes one slot. Returns false when the ring is full. Producer thread only.
     @inline(__always) func push(_ slot: SlotPointer) -> Bool {
+        // Relaxed: the producer is the only writer of `tail`, so it reads back its own last store.
         let tailIndex = tail.load(ordering: .relaxed)
         if tailIndex &- producerCachedHead.pointee > mask {
+            // Acquire, pairing with the consumer's releasing `head` store: its reads of the entries it consumed
+            // happen before the writes below that reuse them. A stale (smaller) head only makes the ring look
+            // fuller, never overwrites an unread entry.
             producerCachedHead.pointee = head.load(ordering: .acquiring)
             if tailIndex &- producerCachedHead.pointee > mask { return false }
         }
         entries[tailIndex & mask] = slot
+        // Release, pairing with the consumer's acquiring `tail` load: the entry, and every write to the span's
+        // slot before `finish` (ids, times, tags, strings), are visible to the flusher once it sees the new tail.
         tail.store(tailIndex &+ 1, ordering: .releasing)
         return true
     }
@@ -57,7 +65,10 @@ struct SpanRing: @unchecked Sendable {  // shared by one producer and one consum
     /// Consumes every entry published so far, calling `body` for each, and returns how many there were.
     /// Consumer (flusher) thread only.
     @inline(__always) func drain(_ body: (SlotPointer) -> Void) -> Int {
+        // Relaxed: the consumer is the only writer of `head`.
         let headIndex = head.load(ordering: .relaxed)
+        // Acquire, pairing with `push`'s releasing store: entries up to `tailIndex`, and the slots they point
+        // to, are fully written. Entries published after this load wait for the next drain.
         let tailIndex = tail.load(ordering: .acquiring)
         consumerCachedTail.pointee = tailIndex
         var index = headIndex
@@ -75,10 +86,14 @@ struct SpanRing: @unchecked Sendable {  // shared by one producer and one consum
             if let slot = entries[index & mask] { body(slot) }
             index &+= 1
         }
+        // Release, pairing with `push`'s acquiring `head` load: every read of the consumed entries above happens
+        // before the producer overwrites them. (The slots themselves go back to their pools separately, with
+        // their own release/acquire in SlotPool.)
         if index != headIndex { head.store(index, ordering: .releasing) }
         return index &- headIndex
     }
 
-    /// Entries published and not yet consumed (approximate when read concurrently).
+    /// Entries published and not yet consumed (approximate when read concurrently). Relaxed: a statistic and a
+    /// loop condition only; no entry is read on the strength of it (`drain` does its own acquire).
     var count: Int { tail.load(ordering: .relaxed) &- head.load(ordering: .relaxed) }
 }

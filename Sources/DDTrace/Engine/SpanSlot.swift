@@ -32,6 +32,7 @@ struct MetricEntry {
 
 /// Lifecycle states of a slot, stored in `SlotHeader.state`.
 enum SlotState {
+    /// Never handed out yet. A slot back in its pool keeps the state it had (see `SpanSlot.clear`).
     static let free: UInt8 = 0
     static let open: UInt8 = 1
     static let finished: UInt8 = 2
@@ -255,8 +256,11 @@ enum SpanSlot {
         slot.pointer(to: \.type).unsafelyUnwrapped.deinitialize(count: 1)
         if !slot.pointee.origin.isEmpty { slot.pointee.origin = "" }
         if slot.pointee.propagatedTags != nil { slot.pointee.propagatedTags = nil }
-        slot.pointee.parentSlot = nil
-        slot.pointee.state = SlotState.free
+        // `state` and `parentSlot` are deliberately left as they are (the next `startSpan` sets both). A span
+        // handle may still read them after `finish()` (`isRecording`, `nearestOpen`), on its own thread, having
+        // seen the old generation just before `release` bumped it; writing them here raced with those reads
+        // (ThreadSanitizer). Leaving them is safe: only finished spans and tag carriers are released, so the kept
+        // state is never `open`, and a released slot is never reached through a matching generation.
         slot.pointee.localRoot = nil
         slot.pointee.chunkHead = nil
         slot.pointee.chunkTail = nil

@@ -43,6 +43,8 @@ struct ThreadState {
         var seed: UInt64 = 0
         withUnsafeMutableBytes(of: &seed) { ddtrace_random_bytes($0.baseAddress, $0.count) }
         randomState = seed
+        // Plain initialization of the counters and the flag: the state reaches other threads only through
+        // ThreadRegistry's lock (registration, the flusher's snapshot, `counters` readers), which orders these writes.
         let line = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
         counters = line.bindMemory(to: UnsafeAtomic<UInt64>.Storage.self, capacity: ThreadCounter.allCases.count)
         counters.initialize(repeating: .init(0), count: ThreadCounter.allCases.count)
@@ -59,9 +61,12 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
     /// Adds to one of this thread's counters. Owner thread only.
     @inline(__always) func count(_ counter: ThreadCounter, _ amount: UInt64 = 1) {
         let cell = UnsafeAtomic<UInt64>(at: pointee.counters + counter.rawValue)
+        // Relaxed load and store: this thread is the only writer (an adopting thread takes over only after the
+        // acquire in `register`), so no increment can be lost; readers only need an untorn, recent value.
         cell.store(cell.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
     }
 
+    /// Any thread. Relaxed: a statistic; nothing else is read on the strength of it.
     func read(_ counter: ThreadCounter) -> UInt64 {
         UnsafeAtomic<UInt64>(at: pointee.counters + counter.rawValue).load(ordering: .relaxed)
     }
@@ -100,6 +105,9 @@ final class ThreadRegistry: Sendable {
 
     func register() -> UnsafeMutablePointer<ThreadState> {
         contents.withLock { contents in
+            // Acquire, pairing with the key destructor's releasing store: everything the dead thread wrote to the
+            // state (its ring's tail and cached head, pool free list, random state, counters) happens before the
+            // adopting thread uses it.
             for state in contents.states
             where state.pointee.abandoned.compareExchange(expected: true, desired: false, ordering: .acquiring)
                 .exchanged
@@ -138,6 +146,7 @@ enum ThreadStateDirectory {
             guard let raw else { return }
             let perThread = Unmanaged<PerThread>.fromOpaque(raw).takeRetainedValue()
             for entry in perThread.entries {
+                // Release: this thread's last writes to the state happen before an adopter's acquiring CAS.
                 entry.state.pointee.abandoned.store(true, ordering: .releasing)
             }
             // A destructor of some other key may still start spans on this dying thread: make it take the slow
@@ -165,6 +174,7 @@ enum ThreadStateDirectory {
             state = engine.pointee.registry.takeUnretainedValue().register()
             perThread.entries.append((raw, state))
         }
+        // Thread-locals: read and written by this thread only, no ordering needed.
         ddtrace_tls_set(raw, UnsafeMutableRawPointer(state))
         return state
     }

@@ -40,7 +40,6 @@ final class FakeAgent: @unchecked Sendable {
     private let state = LockedValue(Received())
     private let stopping = LockedValue(false)
     private let openConnections = LockedValue<[Int32]>([])
-    private var thread: Thread?
 
     convenience init(_ decide: @escaping @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer) throws {
         let path = FileManager.default.temporaryDirectory
@@ -68,23 +67,26 @@ final class FakeAgent: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0, listen(listener, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
-        let thread = Thread { [self] in acceptLoop() }
-        self.thread = thread
-        thread.start()
+        // Not stored: the thread keeps its closure, which keeps the agent, so a stored thread would be a retain
+        // cycle that the leak checker reports. The accept loop ends at `stop()`, releasing the agent.
+        Thread { [self] in acceptLoop() }.start()
     }
 
     var url: String { "unix://\(path)" }
     var received: Received { state.withLock { $0 } }
 
+    /// Stops accepting and wakes every connection. Descriptors are only shut down here, never closed: each is
+    /// closed by the thread that uses it (the accept loop, a connection's thread), so this never touches a number
+    /// that was closed and reused meanwhile, for example by another test's agent running at the same time.
     func stop() {
         stopping.withLock { $0 = true }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in openConnections.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+        shutdown(listener, Int32(SHUT_RDWR))  // accept() fails from now on
+        openConnections.withLock { for fd in $0 { shutdown(fd, Int32(SHUT_RDWR)) } }
         unlink(path)
     }
 
     private func acceptLoop() {
+        defer { close(listener) }
         while !stopping.withLock({ $0 }) {
             let connection = accept(listener, nil, nil)
             if connection < 0 { return }
@@ -94,7 +96,13 @@ final class FakeAgent: @unchecked Sendable {
     }
 
     private func serve(_ connection: Int32) {
-        defer { close(connection) }
+        // Closed under the lock that `stop()` shuts connections down with, and no longer listed once closed.
+        defer {
+            openConnections.withLock { open in
+                open.removeAll { $0 == connection }
+                close(connection)
+            }
+        }
         var buffer = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while !stopping.withLock({ $0 }) {
