@@ -60,6 +60,9 @@ struct BenchCommand: AsyncParsableCommand {
             discussion: "Models a service below saturation: with pacing, nothing should be dropped."))
     var maxInFlight: Int = 0
 
+    @Option(help: "Target spans per second over all threads (paced between batches; default: as fast as possible).")
+    var rate: Double?
+
     @Flag(help: "Print the results as JSON.")
     var json = false
 
@@ -75,6 +78,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if verify && !sink { throw ValidationError("--verify needs --sink") }
         guard maxInFlight >= 0 else { throw ValidationError("--max-in-flight must be at least 0") }
+        if let rate, !(rate >= 1 && rate <= 1e9) { throw ValidationError("--rate must be in 1...1e9 spans/s") }
     }
 
     func run() async throws {
@@ -96,7 +100,7 @@ struct BenchCommand: AsyncParsableCommand {
             tracer: tracer, threads: threads,
             spansPerThread: duration == nil ? max(1, (spans ?? 1_000_000) / threads) : nil,
             durationNanoseconds: duration.map { Int64($0 * 1e9) }, tags: tags, depth: depth, batch: batch,
-            maxInFlight: maxInFlight)
+            maxInFlight: maxInFlight, spansPerSecondPerThread: rate.map { $0 / Double(threads) })
         let memory = MemorySampler()
         memory.start()
         let results = await workload.run()
@@ -152,6 +156,7 @@ struct Workload: Sendable {
     let depth: Int
     let batch: Int
     var maxInFlight = 0
+    var spansPerSecondPerThread: Double?
 
     func run() async -> [ThreadResult] {
         let results = (0..<threads).map { _ in ThreadResult() }
@@ -189,6 +194,12 @@ struct Workload: Sendable {
             }
             let batchEnd = monotonicNanoseconds()
             produced += inBatch
+            if let spansPerSecondPerThread {
+                // Outside the timed batch: sleep until this thread is back on its schedule.
+                let due = start + Int64(Double(produced) / spansPerSecondPerThread * 1e9)
+                let ahead = due - monotonicNanoseconds()
+                if ahead > 50_000 { usleep(UInt32(min(ahead / 1_000, 1_000_000))) }
+            }
             if maxInFlight > 0 {
                 // Outside the timed batch: wait while the flusher is behind (a service below saturation).
                 while true {
@@ -320,7 +331,8 @@ struct Report {
     func json() -> String {
         let samples = sortedSamples
         let fields: [(String, String)] = [
-            ("threads", "\(command.threads)"), ("spans", "\(totalSpans)"), ("depth", "\(command.depth)"),
+            ("threads", "\(command.threads)"), ("spans", "\(totalSpans)"),
+            ("target_rate", command.rate.map { format($0, digits: 0) } ?? "null"), ("depth", "\(command.depth)"),
             ("tags", "\(command.tags)"), ("sink", "\(command.sink)"),
             ("ns_per_span_median", format(percentile(samples, 50))),
             ("ns_per_span_p99", format(percentile(samples, 99))), ("batches", "\(samples.count)"),
