@@ -61,8 +61,11 @@ for target in "${targets[@]}"; do
     grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1 | sed "s/^/fuzz: $target: /" || true
     if [ "$status" -ne 0 ]; then
         failed+=("$target")
-        echo "fuzz: $target FAILED (exit $status); the end of its log:" >&2
-        grep -v '^#[0-9]' "$log" | tail -40 >&2
+        echo "fuzz: $target FAILED (exit $status):" >&2
+        # What went wrong (the broken invariant or the sanitizer's verdict), then the end of the log.
+        grep -a -m 4 -E "invariant violated|Fatal error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)" "$log" |
+            cut -c 1-2000 >&2 || true
+        grep -a -v '^#[0-9]' "$log" | tail -25 >&2
         grep -o "Test unit written to .*" "$log" | sed "s/^Test unit written to /fuzz: $target: crash input: /" >&2 || true
     fi
 done
