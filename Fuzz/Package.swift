@@ -3,8 +3,9 @@ import PackageDescription
 
 // libFuzzer harnesses for the parsers that read hostile or untrusted input (docs/FUZZING.md). A separate package,
 // so that the root package's `swift build` / `swift test` never build them with sanitizers. Build and run them
-// with `scripts/fuzz.sh`, which passes `--sanitize=fuzzer --sanitize=address`: libFuzzer then provides `main`,
-// and each target only defines `LLVMFuzzerTestOneInput`.
+// with `scripts/fuzz.sh` (it shows the build command: `--sanitize=fuzzer --sanitize=address` plus
+// `-Xswiftc -sanitize=fuzzer,address`, see docs/FUZZING.md): libFuzzer then provides `main`, and each target only
+// defines `LLVMFuzzerTestOneInput`.
 let strictSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
