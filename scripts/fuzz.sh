@@ -66,7 +66,8 @@ for target in "${targets[@]}"; do
         grep -a -m 4 -E "invariant violated|Fatal error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)" "$log" |
             cut -c 1-2000 >&2 || true
         grep -a -v '^#[0-9]' "$log" | tail -25 >&2
-        grep -o "Test unit written to .*" "$log" | sed "s/^Test unit written to /fuzz: $target: crash input: /" >&2 || true
+        grep -o "Test unit written to .*" "$log" |
+            sed "s/^Test unit written to /fuzz: $target: crash input: /" >&2 || true
     fi
 done
 echo "fuzz: runs took $((SECONDS - run_start)) s; work directory: $work"

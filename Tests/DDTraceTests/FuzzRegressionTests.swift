@@ -50,7 +50,8 @@ struct FuzzRegressionTests {
     @Test("The inputs that crashed FuzzPropagation pass its harness")
     func propagationCrashInputs() {
         let inputs: [String] = [
-            "x-datadog-trace-id:1\nx-datadog-parent-id:2\nx-datadog-origin:syn\rthetics\ntracestate:a=b\r\nbaggage:k=\u{1}v\n",
+            "x-datadog-trace-id:1\nx-datadog-parent-id:2\nx-datadog-origin:syn\rthetics\n"
+                + "tracestate:a=b\r\nbaggage:k=\u{1}v\n",
             "\u{0B}:",
         ]
         for input in inputs {

@@ -1,5 +1,5 @@
-// libFuzzer entry point; the harness and its invariants are DDFuzzing.agentResponse in Sources/DDTrace/API/FuzzingSupport.swift,
-// so that regression tests replay crashing inputs through the same code.
+// libFuzzer entry point. The harness and its invariants are `DDFuzzing.agentResponse` in
+// Sources/DDTrace/API/FuzzingSupport.swift, so that regression tests replay inputs through the same code.
 @_spi(Fuzzing) import DDTrace
 
 @_cdecl("LLVMFuzzerTestOneInput")

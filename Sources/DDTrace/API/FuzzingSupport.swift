@@ -143,7 +143,8 @@ extension DDFuzzing {
             violated("a terminated context without trace or span id: \(terminated) from \(headers)")
         }
         for (key, value) in context.baggage where key.isEmpty || value.isEmpty {
-            violated("an empty baggage key or value (\(key.debugDescription)=\(value.debugDescription)) from \(headers)")
+            violated(
+                "an empty baggage key or value (\(key.debugDescription)=\(value.debugDescription)) from \(headers)")
         }
     }
 
@@ -153,7 +154,8 @@ extension DDFuzzing {
                 violated("injected header name \(name.debugDescription) is not a lowercase token (context \(context))")
             }
             if containsControlCharacter(value) {
-                violated("injected header \(name) has a control character: \(value.debugDescription) (context \(context))")
+                violated(
+                    "injected header \(name) has a control character: \(value.debugDescription) (context \(context))")
             }
         }
     }
@@ -301,7 +303,9 @@ extension DDFuzzing {
         }
         check(!c.service.isEmpty, "service")
         for text in [c.env, c.version].compactMap({ $0 }) {
-            check(!text.isEmpty && text.count <= TextRule.tagValue.maxLength && !containsControlCharacter(text), "env/version")
+            check(
+                !text.isEmpty && text.count <= TextRule.tagValue.maxLength && !containsControlCharacter(text),
+                "env/version")
         }
         var keys = Set<String>()
         for (key, value) in c.globalTags {
@@ -313,7 +317,9 @@ extension DDFuzzing {
         check(IntegerRule.spanPoolSize.range.contains(c.spanPoolSize), "span pool size")
         check(IntegerRule.ringCapacity.range.contains(c.ringCapacity) && c.ringCapacity.nonzeroBitCount == 1, "ring")
         check(IntegerRule.maxPayloadSize.range.contains(c.maxPayloadBytes), "max payload")
-        check(c.bufferCapBytes >= c.maxPayloadBytes && c.bufferCapBytes <= IntegerRule.bufferSize.range.upperBound, "buffer")
+        check(
+            c.bufferCapBytes >= c.maxPayloadBytes && c.bufferCapBytes <= IntegerRule.bufferSize.range.upperBound,
+            "buffer")
         check(IntegerRule.partialFlushMinSpans.range.contains(c.partialFlushMinSpans), "partial flush")
         switch c.agent {
         case .tcp(let host, let port):
@@ -368,8 +374,9 @@ extension DDFuzzing {
                     }
                 }
             }
-            if let decision = sampling.traceSampler?.decide(subject, traceIdLow: UInt64(index) &* 0x9E37_79B9_7F4A_7C15) {
-                guard decision.priority == RuleSamplingDecision.userKeep || decision.priority == RuleSamplingDecision.userReject
+            let traceIdLow = UInt64(index) &* 0x9E37_79B9_7F4A_7C15
+            if let decision = sampling.traceSampler?.decide(subject, traceIdLow: traceIdLow) {
+                guard [RuleSamplingDecision.userKeep, RuleSamplingDecision.userReject].contains(decision.priority)
                 else { violated("rule decision priority \(decision.priority) for \(environment)") }
                 _ = decision.knuthSampleRate
             }
@@ -407,7 +414,9 @@ extension DDFuzzing {
             guard (100...599).contains(response.status), response.body_offset <= result,
                 response.body_length <= result - response.body_offset
             else {
-                violated("response \(result) bytes, status \(response.status), body at \(response.body_offset) + \(response.body_length)")
+                violated(
+                    "response of \(result) bytes, status \(response.status), body at \(response.body_offset) + "
+                        + "\(response.body_length)")
             }
             let body = buffer.withUnsafeBytes {
                 Array($0[response.body_offset..<(response.body_offset + response.body_length)])
