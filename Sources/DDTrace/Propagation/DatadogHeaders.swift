@@ -22,7 +22,10 @@ enum DatadogHeaders {
         carrier.setHeader(traceId, String(context.traceId.low))
         carrier.setHeader(parentId, String(context.spanId))
         if let priority = context.samplingPriority { carrier.setHeader(samplingPriority, String(priority.rawValue)) }
-        if let value = context.origin, !value.isEmpty { carrier.setHeader(origin, value) }
+        // An origin set in code may hold anything; a CR or LF in a header value would let it add headers.
+        if let value = context.origin, !value.isEmpty, PropagationText.isPrintableASCII(value) {
+            carrier.setHeader(origin, value)
+        }
         return injectTags(context, maxLength: maxTagsLength, into: &carrier)
     }
 
@@ -71,7 +74,11 @@ enum DatadogHeaders {
             guard let value = PropagationText.smallInteger(raw[...]) else { return nil }
             priority = DDSamplingPriority(clamping: value)
         }
-        let receivedOrigin = carrier.header(named: origin).flatMap { $0.isEmpty ? nil : $0 }
+        // Origins are short ASCII names (`synthetics`, `rum`); one with control characters would be re-sent
+        // downstream as a header value, so it is dropped (found by Fuzz/FuzzPropagation).
+        let receivedOrigin = carrier.header(named: origin).flatMap {
+            $0.isEmpty || !PropagationText.isPrintableASCII($0) ? nil : $0
+        }
         let decoded = decodeTags(carrier.header(named: tags) ?? "", maxLength: maxTagsLength)
         var context = DDTraceContext(
             traceId: DDTraceID(high: decoded.traceIdHigh, low: low), spanId: spanId, samplingPriority: priority,

@@ -9,8 +9,11 @@ enum TraceContextHeaders {
         let sampled = (context.samplingPriority?.rawValue ?? 0) > 0
         let parent = "00-\(PropagationText.hex32(context.traceId))-\(PropagationText.hex16(context.spanId))-"
         carrier.setHeader(traceparent, parent + (sampled ? "01" : "00"))
+        // Received members are already printable ASCII (W3C); members set in code may not be, and a CR or LF in
+        // the header value would let them add headers, so those are left out.
+        let vendors = context.tracestateOtherVendors.filter(PropagationText.isPrintableASCII)
         let members = Tracestate.membersAfterLimits(
-            (context.tracestateOtherVendors + [Tracestate.datadogMember(of: context)].compactMap { $0 }).map { $0[...] })
+            (vendors + [Tracestate.datadogMember(of: context)].compactMap { $0 }).map { $0[...] })
         // dd-trace-py would send an empty `tracestate`; an absent header means the same and costs nothing.
         if !members.isEmpty { carrier.setHeader(tracestate, members.joined(separator: ",")) }
     }

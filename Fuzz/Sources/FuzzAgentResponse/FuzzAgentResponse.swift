@@ -1,0 +1,9 @@
+// libFuzzer entry point. The harness and its invariants are `DDFuzzing.agentResponse` in
+// Sources/DDTrace/API/FuzzingSupport.swift, so that regression tests replay inputs through the same code.
+@_spi(Fuzzing) import DDTrace
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    DDFuzzing.agentResponse(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Bounded fuzzing run (docs/FUZZING.md): builds the libFuzzer harnesses of Fuzz/ with AddressSanitizer, runs each for
+# SECONDS (default 30) on a temporary copy of its committed corpus (Fuzz/Corpus/<target>, so the repository is never
+# modified), and exits non-zero if any of them finds a crash, a broken invariant, a leak or a hang, printing the path
+# of the input that triggered it.
+#
+#   scripts/fuzz.sh [SECONDS]
+#
+# Environment:
+#   FUZZ_TARGETS        space-separated targets to run (default: all four)
+#   FUZZ_CONFIGURATION  debug (default: fastest to build) or release (about 3x the executions per second, but a
+#                       longer build: better for long runs by hand)
+#   FUZZ_WORK           where the corpus copies, logs and crash inputs go (default: a new directory under /tmp)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+seconds=${1:-30}
+[[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/fuzz.sh [seconds-per-target]" >&2; exit 2; }
+targets=(${FUZZ_TARGETS:-FuzzPropagation FuzzConfiguration FuzzAgentResponse FuzzHTTPParser})
+configuration=${FUZZ_CONFIGURATION:-debug}
+
+# The C libraries the library links (libmsgpack-dev, liburing-dev); nothing else is installed for fuzzing.
+scripts/setup.sh
+
+# SwiftPM passes each --sanitize to swiftc as its own -sanitize= flag and swiftc keeps only the last one, so the
+# Swift code would get AddressSanitizer without coverage: -Xswiftc gives it both. The C targets honour both
+# --sanitize flags. lld, because gold warns about every ASan helper symbol it cannot export.
+echo "fuzz: building Fuzz/ ($configuration, -sanitize=fuzzer,address)"
+build_start=$SECONDS
+(cd Fuzz && swift build -c "$configuration" --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
+bin=$(cd Fuzz && swift build -c "$configuration" --show-bin-path)
+echo "fuzz: build took $((SECONDS - build_start)) s"
+
+work=${FUZZ_WORK:-$(mktemp -d /tmp/dd-trace-fuzz.XXXXXX)}
+mkdir -p "$work"
+# The Swift runtime's own crash backtracer reads the stack in a way AddressSanitizer reports as an error: off, so
+# that the report is the real one. Leak suppressions: see Fuzz/lsan.supp.
+export SWIFT_BACKTRACE=enable=no
+# Swift seeds Dictionary and Set hashing per process: fixed, so that an input behaves the same on every run (a
+# header repeated in different cases is looked up in iteration order) and a crash reproduces.
+export SWIFT_DETERMINISTIC_HASHING=1
+export LSAN_OPTIONS="suppressions=$root/Fuzz/lsan.supp:print_suppressions=0"
+
+failed=()
+run_start=$SECONDS
+for target in "${targets[@]}"; do
+    corpus="$work/corpus/$target"
+    rm -rf "$corpus"
+    mkdir -p "$corpus" "$work/artifacts"
+    cp -R "Fuzz/Corpus/$target/." "$corpus/"
+    dictionary=()
+    [ -f "Fuzz/Dictionaries/$target.dict" ] && dictionary=(-dict="$root/Fuzz/Dictionaries/$target.dict")
+    log="$work/$target.log"
+    echo "fuzz: $target for ${seconds} s (log: $log)"
+    # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: the ASan quarantine alone takes ~500 MB.
+    status=0
+    "$bin/$target" "$corpus" "${dictionary[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
+        -artifact_prefix="$work/artifacts/$target-" -print_final_stats=1 >"$log" 2>&1 || status=$?
+    grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1 | sed "s/^/fuzz: $target: /" || true
+    if [ "$status" -ne 0 ]; then
+        failed+=("$target")
+        echo "fuzz: $target FAILED (exit $status):" >&2
+        # What went wrong (the broken invariant or the sanitizer's verdict), then the end of the log.
+        grep -a -m 4 -E "invariant violated|Fatal error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)" "$log" |
+            cut -c 1-2000 >&2 || true
+        grep -a -v '^#[0-9]' "$log" | tail -25 >&2
+        grep -o "Test unit written to .*" "$log" |
+            sed "s/^Test unit written to /fuzz: $target: crash input: /" >&2 || true
+    fi
+done
+echo "fuzz: runs took $((SECONDS - run_start)) s; work directory: $work"
+
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzz: FAILED: ${failed[*]}. Reproduce with: Fuzz/.build/$configuration/<target> <crash input>" >&2
+    exit 1
+fi
+echo "fuzz: no crash in ${targets[*]}"
