@@ -44,6 +44,7 @@ export SWIFT_DETERMINISTIC_HASHING=1
 export LSAN_OPTIONS="suppressions=$root/Fuzz/lsan.supp:print_suppressions=0"
 
 failed=()
+summary_rows=()
 run_start=$SECONDS
 for target in "${targets[@]}"; do
     corpus="$work/corpus/$target"
@@ -59,6 +60,10 @@ for target in "${targets[@]}"; do
     "$bin/$target" "$corpus" "${dictionary[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
         -artifact_prefix="$work/artifacts/$target-" -print_final_stats=1 >"$log" 2>&1 || status=$?
     grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1 | sed "s/^/fuzz: $target: /" || true
+    # One line per target for the summary (docs/RELIABILITY.md): executions, final corpus size, crash or not.
+    executions=$(grep -aoE "^#[0-9]+" "$log" | tail -1 | tr -d '#')
+    corpus_files=$(find "$corpus" -type f | wc -l)
+    summary_rows+=("{\"name\": \"$target\", \"seconds\": $seconds, \"executions\": ${executions:-0}, \"corpus\": $corpus_files, \"crashes\": $([ "$status" -eq 0 ] && echo 0 || echo 1)}")
     if [ "$status" -ne 0 ]; then
         failed+=("$target")
         echo "fuzz: $target FAILED (exit $status):" >&2
@@ -71,6 +76,8 @@ for target in "${targets[@]}"; do
     fi
 done
 echo "fuzz: runs took $((SECONDS - run_start)) s; work directory: $work"
+mkdir -p Fuzz/.results
+(IFS=,; echo "{\"targets\": [${summary_rows[*]}]}") > Fuzz/.results/summary.json
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz: FAILED: ${failed[*]}. Reproduce with: Fuzz/.build/$configuration/<target> <crash input>" >&2
