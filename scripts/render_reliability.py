@@ -49,9 +49,19 @@ def main():
             figures = "; ".join(f"{f['name']}: {f['value']}" for f in row["figures"]) or "—"
             lines.append(f"| {cell(row['fault'])} | {cell(row['outcome'])} | {cell(figures)} |")
         lines.append("")
+    lines += [
+        "## Sanitizers",
+        "",
+        "CI runs the whole suite under AddressSanitizer with LeakSanitizer and under ThreadSanitizer",
+        "(`scripts/test-sanitizers.sh`); any report fails the run. Suppressions, each with its reason, are in",
+        "`scripts/sanitizers/lsan.supp` (the engine's process-lifetime memory and toolchain leaks); TSan needs none.",
+        "",
+    ]
     if fuzz_path:
         fuzz = json.load(open(fuzz_path))
-        lines += ["## Fuzzing (libFuzzer, `scripts/fuzz.sh`)", "",
+        lines += ["## Fuzzing (libFuzzer, `scripts/fuzz.sh`; see docs/FUZZING.md)", "",
+                  "Invariants checked on every input are listed in docs/FUZZING.md; the committed corpus is replayed by",
+                  "`FuzzRegressionTests` in every test run.", "",
                   "| Target | Seconds | Executions | Corpus files | Crashes |", "|---|---|---|---|---|"]
         for target in fuzz.get("targets", []):
             lines.append(f"| {cell(target.get('name'))} | {target.get('seconds')} | {target.get('executions')} | "
