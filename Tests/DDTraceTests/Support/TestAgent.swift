@@ -171,8 +171,13 @@ final class TestAgent: Sendable {
 
     /// Runs a Python script from the test virtual environment with `input` on stdin; returns stdout.
     func runPython(script: String, input: Data) throws -> Data {
+        try Self.runPython(script: script, input: input)
+    }
+
+    /// Runs a Python script from the test virtual environment with `input` on stdin; returns stdout. Needs no agent.
+    static func runPython(script: String, input: Data) throws -> Data {
         let process = Process()
-        process.executableURL = Self.venv.appendingPathComponent("bin/python")
+        process.executableURL = venv.appendingPathComponent("bin/python")
         process.arguments = [script]
         let stdin = Pipe()
         let stdout = Pipe()
@@ -192,31 +197,13 @@ final class TestAgent: Sendable {
         return output
     }
 
-    /// Runs Python `code` from the test virtual environment with `input` on stdin; returns stdout. Needs no agent.
+    /// Runs Python `code` (written to a temporary script) like `runPython(script:input:)`. Needs no agent.
     static func python(code: String, input: Data) throws -> Data {
         let script = FileManager.default.temporaryDirectory
             .appendingPathComponent("ddtrace-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).py")
         try Data(code.utf8).write(to: script)
         defer { try? FileManager.default.removeItem(at: script) }
-        let process = Process()
-        process.executableURL = venv.appendingPathComponent("bin/python")
-        process.arguments = [script.path]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(input)
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestAgentError(description: "python exited with \(process.terminationStatus)")
-        }
-        return output
+        return try runPython(script: script.path, input: input)
     }
 
     /// Failed checks for a session (empty when all passed).
