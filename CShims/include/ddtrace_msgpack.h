@@ -67,14 +67,48 @@ static inline void ddtrace_mpbuf_patch_u32_header(ddtrace_mpbuf *b, size_t offse
 #define msgpack_pack_append_buffer(user, buf, len) return ddtrace_mpbuf_append((user), (const char *)(buf), (len))
 #include <msgpack/pack_template.h>
 
-/* A string: header plus body in one call. */
+/* Copies `len` <= 32 bytes with at most two overlapping fixed-size moves per size class, inline. Span strings
+ * (keys, names, short values) are mostly under 32 bytes, and a libc memcpy call per token was a tenth of the
+ * encoder's instructions (callgrind). Never reads or writes outside [src, src + len) / [dst, dst + len). */
+static inline __attribute__((always_inline)) void ddtrace_copy_short(char *dst, const void *source, size_t len) {
+    const char *src = (const char *)source;
+    if (len >= 16) {
+        char head[16], tail[16];
+        memcpy(head, src, 16); memcpy(tail, src + len - 16, 16);
+        memcpy(dst, head, 16); memcpy(dst + len - 16, tail, 16);
+    } else if (len >= 8) {
+        uint64_t head, tail;
+        memcpy(&head, src, 8); memcpy(&tail, src + len - 8, 8);
+        memcpy(dst, &head, 8); memcpy(dst + len - 8, &tail, 8);
+    } else if (len >= 4) {
+        uint32_t head, tail;
+        memcpy(&head, src, 4); memcpy(&tail, src + len - 4, 4);
+        memcpy(dst, &head, 4); memcpy(dst + len - 4, &tail, 4);
+    } else if (len > 0) {
+        dst[0] = src[0]; dst[len / 2] = src[len / 2]; dst[len - 1] = src[len - 1];
+    }
+}
+
+/* A string: header plus body in one call. A fixstr (under 32 bytes) with room to spare is written inline. */
 static inline __attribute__((always_inline)) int ddtrace_mp_string(ddtrace_mpbuf *b, const void *bytes, size_t len) {
+    if (__builtin_expect(len < 32 && b->capacity - b->size > 32, 1)) {
+        char *p = b->data + b->size;
+        p[0] = (char)(0xa0 | len);
+        ddtrace_copy_short(p + 1, bytes, len);
+        b->size += len + 1;
+        return 0;
+    }
     ddtrace_mp_str(b, len);
     return ddtrace_mp_str_body(b, bytes, len);
 }
 
 /* Pre-encoded bytes (for example a constant key with its fixstr header already in front). */
 static inline __attribute__((always_inline)) int ddtrace_mp_raw(ddtrace_mpbuf *b, const void *bytes, size_t len) {
+    if (__builtin_expect(len <= 32 && b->capacity - b->size >= 32, 1)) {
+        ddtrace_copy_short(b->data + b->size, bytes, len);
+        b->size += len;
+        return 0;
+    }
     return ddtrace_mpbuf_append(b, (const char *)bytes, len);
 }
 

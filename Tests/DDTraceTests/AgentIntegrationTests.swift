@@ -118,6 +118,44 @@ struct AgentIntegrationTests {
         tracer.shutdown()
     }
 
+    @Test(
+        "a span's own env, version or global tag replaces the tracer's, written once",
+        arguments: TraceAPIVersion.allCases)
+    func spanTagsOverrideProcessTags(api: TraceAPIVersion) async throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken("override-\(api.rawValue)")
+        let tracer = try agent.tracer(token: token, unixSocket: true) {
+            $0.apiVersion = api.rawValue
+            $0.tags = ["team": "payments", "region": "eu"]
+        }
+        tracer.trace("web.request") { root in
+            root.setTag("env", "staging")
+            root.setTag("team", "checkout")
+            // Named explicitly after the default service: still the tracer's own service, so it gets `version`.
+            let child = tracer.startSpan("db.query", childOf: root, service: "swift-test")
+            child.setTag("version", "9.9.9")
+            child.finish()
+            tracer.startSpan("cache.get", childOf: root, service: "swift-test").finish()
+        }
+        #expect(await tracer.flush(timeout: .seconds(10)).succeeded)
+        let decoded = try agent.payloads(token)
+        #expect(decoded.errors.isEmpty, "independent decoder (duplicate keys included): \(decoded.errors)")
+        let spans = Dictionary(grouping: decoded.payloads.flatMap { $0 }.flatMap { $0 }, by: \.name)
+        let root = try #require(spans["web.request"]?.first)
+        #expect(root.meta["env"] == "staging")
+        #expect(root.meta["team"] == "checkout")
+        #expect(root.meta["region"] == "eu")
+        #expect(root.meta["version"] == "1.2.3")
+        let query = try #require(spans["db.query"]?.first)
+        #expect(query.meta["version"] == "9.9.9")
+        #expect(query.meta["env"] == "ci")
+        #expect(query.meta["team"] == "payments")
+        let cache = try #require(spans["cache.get"]?.first)
+        #expect(cache.meta["version"] == "1.2.3", "a service equal to the default one gets the version")
+        #expect(try agent.checkFailures(token) == "")
+        tracer.shutdown()
+    }
+
     @Test("requests carry the agent protocol headers")
     func requestHeaders() throws {
         let agent = try TestAgent.shared()

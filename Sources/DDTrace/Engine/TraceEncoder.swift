@@ -82,45 +82,70 @@ final class TraceEncoder {
     private var scratchText: [UInt8] = []
     private(set) var chunkCount = 0
     private(set) var spanCount = 0
-    private let defaultService: String
-    /// Process-wide meta entries, pre-encoded (key then value) so that writing one is a single append.
-    private let processMeta: [PreEncodedTag]
+    /// Owns the memory of every `ConstantBytes` below (freed with the encoder).
+    private let constants = ConstantStore()
+    /// Process-wide meta entries (global tags, then `env`), written on every span that does not set the key.
+    private let processMeta: UnsafeBufferPointer<PreEncodedTag>
+    /// `version`, written on spans of the default service that do not set it.
     private let versionTag: PreEncodedTag?
-    private let rootMeta: [UInt8]
+    /// Bit n is set when a process-wide key (or `version`) is n bytes long: a span tag whose key length has no
+    /// bit set cannot override one, so the per-tag check is one shift and test.
+    private let overridableKeyLengths: UInt64
+    private let rootMeta: ConstantBytes
     private let rootMetaCount: UInt32
-    private let processIdMetric: [UInt8]
+    private let processIdMetric: ConstantBytes
     private let processId: Double
-    /// The default service as a msgpack string.
-    private let defaultServiceBytes: [UInt8]
+    /// The default service (full, for comparisons; and as a msgpack string, truncated, for writing).
+    private let defaultServiceName: ConstantBytes
+    private let defaultServiceEncoded: ConstantBytes
+    private let defaultServiceTruncated: ConstantBytes
 
     private let rootMetaPairs: [(String, String)]
-    private let defaultServiceName: [UInt8]
 
     /// One pre-encoded `key: value` meta entry, with the key's raw bytes for comparisons with span tags (and the
     /// value's, for v0.5, which interns instead of copying pre-encoded bytes).
     struct PreEncodedTag {
-        let key: [UInt8]
-        let value: [UInt8]
-        let encoded: [UInt8]
+        let key: ConstantBytes
+        let value: ConstantBytes
+        let encoded: ConstantBytes
     }
 
     static let payloadHeaderSize = 5
 
     init(tags: EncoderTags, initialCapacity: Int, format: TraceAPIVersion = .v04) {
         self.format = format
-        defaultService = tags.defaultService
-        var process = tags.globalTags.map { PreEncodedTag(key: Array($0.key.utf8), value: $0.value) }
-        if let env = tags.env { process.append(PreEncodedTag(key: Array("env".utf8), value: env)) }
-        processMeta = process
-        versionTag = tags.version.map { PreEncodedTag(key: Array("version".utf8), value: $0) }
+        let constants = self.constants
+        func tag(_ key: String, _ value: String) -> PreEncodedTag {
+            PreEncodedTag(
+                key: constants.store(Array(key.utf8)), value: constants.store(Array(value.utf8)),
+                encoded: constants.store(PreEncodedTag.pack([(key, value)])))
+        }
+        var process = tags.globalTags.map { tag($0.key, $0.value) }
+        if let env = tags.env { process.append(tag("env", env)) }
+        processMeta = constants.store(process)
+        versionTag = tags.version.map { tag("version", $0) }
+        var lengths: UInt64 = 0
+        for key in process.map(\.key) + (versionTag.map { [$0.key] } ?? []) where key.count < 64 {
+            lengths |= 1 << UInt64(key.count)
+        }
+        overridableKeyLengths = lengths
         rootMetaPairs = [("language", "swift"), ("runtime-id", tags.runtimeId)]
             + (tags.hostname.map { [("_dd.hostname", $0)] } ?? [])
-        rootMeta = PreEncodedTag.pack(rootMetaPairs)
+        rootMeta = constants.store(PreEncodedTag.pack(rootMetaPairs))
         rootMetaCount = UInt32(rootMetaPairs.count)
-        defaultServiceName = Array(tags.defaultService.utf8.prefix(AgentLimits.service))
-        processIdMetric = PreEncodedTag.pack(key: "process_id", double: tags.processId)
+        defaultServiceName = constants.store(Array(tags.defaultService.utf8))
+        var serviceBytes = Array(tags.defaultService.utf8)
+        if serviceBytes.count > AgentLimits.service {
+            // As `truncatedText` does, but once: never split a character.
+            var cut = AgentLimits.service
+            while cut > 0 && serviceBytes[cut] & 0xc0 == 0x80 { cut -= 1 }
+            serviceBytes.removeSubrange(cut...)
+        }
+        let truncatedService = String(decoding: serviceBytes, as: UTF8.self)
+        defaultServiceTruncated = constants.store(serviceBytes)
+        defaultServiceEncoded = constants.store(Array(PreEncodedTag.pack([(truncatedService, "")]).dropLast()))
+        processIdMetric = constants.store(PreEncodedTag.pack(key: "process_id", double: tags.processId))
         processId = tags.processId
-        defaultServiceBytes = Array(PreEncodedTag.pack([(tags.defaultService, "")]).dropLast())
         buffer = .allocate(capacity: 1)
         ddtrace_mpbuf_init(buffer, initialCapacity)
         startPayload()
@@ -251,14 +276,21 @@ final class TraceEncoder {
         // v0.4: a map of 12 keys. v0.5: an array of 12 in the fixed order service, name, resource, the six
         // numbers, meta, metrics, type.
         if v05 { ddtrace_mp_array(buffer, 12) } else { ddtrace_mp_map(buffer, 12); key("service") }
+        // Whether the span belongs to the default service (it then gets the `version` tag), found while its
+        // service is written rather than by a string comparison later.
+        let defaultServiceSpan: Bool
         if span.pointee.service.isEmpty {
+            defaultServiceSpan = true
             if v05 {
-                defaultServiceName.withUnsafeBufferPointer { text($0.baseAddress, $0.count, limit: AgentLimits.service) }
+                text(defaultServiceTruncated.start, defaultServiceTruncated.count)
             } else {
-                raw(defaultServiceBytes)
+                raw(defaultServiceEncoded)
             }
         } else {
-            string(span.pointer(to: \.service).unsafelyUnwrapped, limit: AgentLimits.service)
+            defaultServiceSpan = span.pointer(to: \.service).unsafelyUnwrapped.pointee.withUTF8 { service in
+                text(service.baseAddress, service.count, limit: AgentLimits.service)
+                return defaultServiceName.equals(service)
+            }
         }
         if !v05 { key("name") }
         string(span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.name)
@@ -282,40 +314,55 @@ final class TraceEncoder {
             key("type"); string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type)
             key("meta")
         }
-        appendMeta(span, decoration: decoration, origin: origin, extras: extras?.meta[span])
+        appendMeta(
+            span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin,
+            extras: extras?.meta[span])
         if !v05 { key("metrics") }
         appendMetrics(span, decoration: decoration, extras: extras?.metrics[span])
         if v05 { string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type) }
     }
 
     private func appendMeta(
-        _ span: SlotPointer, decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>,
-        extras: [(key: String, value: String)]?
+        _ span: SlotPointer, defaultServiceSpan: Bool, decoration: ChunkDecoration?,
+        origin: UnsafeBufferPointer<UInt8>, extras: [(key: String, value: String)]?
     ) {
         let header = beginHeader(0xdf)
         var count: UInt32 = 0
+        // Which process-wide tags the span set itself (bit i: `processMeta[i]`; bit 63: `version`), noted while
+        // its keys are written, so that no tag is written twice and the span's own value wins.
+        var overridden: UInt64 = 0
         var carrier: SlotPointer? = span
         while let current = carrier {
             let entries = current.metaEntries
             for index in 0..<Int(min(current.pointee.metaCount, UInt16(SpanSlot.metaCapacity))) {
-                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self), tagLimit: AgentLimits.tagKey)
+                UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self).pointee.withUTF8 { key in
+                    if _slowPath(key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0) {
+                        overridden |= overriddenProcessTags(key)
+                    }
+                    text(key.baseAddress, key.count, tagLimit: AgentLimits.tagKey)
+                }
                 string((entries + index).pointer(to: \.value).unsafelyUnwrapped, tagLimit: AgentLimits.tagValue)
             }
             count += UInt32(current.pointee.metaCount)
             carrier = current.pointee.overflow
         }
         for (extraKey, extraValue) in extras ?? [] {
+            var extraKey = extraKey
+            extraKey.withUTF8 { key in
+                if key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0 {
+                    overridden |= overriddenProcessTags(key)
+                }
+            }
             packString(extraKey, tagLimit: AgentLimits.tagKey); packString(extraValue, tagLimit: AgentLimits.tagValue)
             count += 1
         }
         // Process-wide tags, unless the span set the same key itself.
-        let hasUserMeta = count > 0
-        for tag in processMeta where !(hasUserMeta && spanHasMeta(span, tag.key, extras: extras)) {
-            preEncoded(tag); count += 1
-        }
-        if let versionTag, !(hasUserMeta && spanHasMeta(span, versionTag.key, extras: extras)),
-            span.pointee.service.isEmpty || span.pointee.service == defaultService
+        for index in processMeta.indices where overridden & (1 << UInt64(min(index, 62))) == 0
+            || (index >= 62 && !spanSetsMeta(span, processMeta[index].key, extras: extras))
         {
+            preEncoded(processMeta[index]); count += 1
+        }
+        if let versionTag, overridden & (1 << 63) == 0, defaultServiceSpan {
             preEncoded(versionTag); count += 1
         }
         if origin.count > 0 {
@@ -383,25 +430,24 @@ final class TraceEncoder {
         ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
 
-    /// Whether the span (or its overflow slots, or the chunk's extra tags for it) has a meta tag with these key
-    /// bytes.
-    private func spanHasMeta(_ span: SlotPointer, _ key: [UInt8], extras: [(key: String, value: String)]?) -> Bool {
-        if let extras, extras.contains(where: { Array($0.key.utf8) == key }) { return true }
-        return key.withUnsafeBufferPointer { wanted in
-            var carrier: SlotPointer? = span
-            while let current = carrier {
-                let entries = current.metaEntries
-                for index in 0..<Int(min(current.pointee.metaCount, UInt16(SpanSlot.metaCapacity))) {
-                    let keyPointer = UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self)
-                    let equal = keyPointer.pointee.withUTF8 { existing in
-                        existing.count == wanted.count && (wanted.isEmpty || memcmp(existing.baseAddress!, wanted.baseAddress!, wanted.count) == 0)
-                    }
-                    if equal { return true }
-                }
-                carrier = current.pointee.overflow
-            }
-            return false
+    /// Whether the span (its overflow slots included) or its extra tags set meta `key`: the exact check for the
+    /// rare process-wide tags past the 62 that `overridden` tracks one by one.
+    @inline(never) private func spanSetsMeta(
+        _ span: SlotPointer, _ key: ConstantBytes, extras: [(key: String, value: String)]?
+    ) -> Bool {
+        let wanted = String(decoding: UnsafeBufferPointer(start: key.start, count: key.count), as: UTF8.self)
+        return SlotTags.findMeta(span, wanted) != nil || (extras?.contains { $0.key == wanted } ?? false)
+    }
+
+    /// The `overridden` bits (see `appendMeta`) of the process-wide tags whose key is `key`. Only called for keys
+    /// whose length matches one of them.
+    @inline(never) private func overriddenProcessTags(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var bits: UInt64 = 0
+        for index in processMeta.indices where processMeta[index].key.equals(key) {
+            bits |= 1 << UInt64(min(index, 62))
         }
+        if let versionTag, versionTag.key.equals(key) { bits |= 1 << 63 }
+        return bits
     }
 
     // MARK: Tokens
@@ -461,15 +507,15 @@ final class TraceEncoder {
     /// A process-wide tag: its pre-encoded bytes (v0.4), or its key and value interned (v0.5).
     @inline(__always) private func preEncoded(_ tag: PreEncodedTag) {
         if format == .v05 {
-            tag.key.withUnsafeBufferPointer { text($0.baseAddress, $0.count) }
-            tag.value.withUnsafeBufferPointer { text($0.baseAddress, $0.count) }
+            text(tag.key.start, tag.key.count)
+            text(tag.value.start, tag.value.count)
         } else {
             raw(tag.encoded)
         }
     }
 
-    @inline(__always) private func raw(_ bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { _ = ddtrace_mp_raw(buffer, $0.baseAddress, $0.count) }
+    @inline(__always) private func raw(_ bytes: ConstantBytes) {
+        _ = ddtrace_mp_raw(buffer, bytes.start, bytes.count)
     }
 
     private func hex16(_ value: UInt64) {
@@ -486,12 +532,6 @@ final class TraceEncoder {
 }
 
 extension TraceEncoder.PreEncodedTag {
-    init(key: [UInt8], value: String) {
-        self.key = key
-        self.value = Array(value.utf8)
-        self.encoded = Self.pack([(String(decoding: key, as: UTF8.self), value)])
-    }
-
     /// msgpack bytes of `key: value` string pairs, packed with the same template.
     static func pack(_ pairs: [(String, String)]) -> [UInt8] {
         let buffer = UnsafeMutablePointer<ddtrace_mpbuf>.allocate(capacity: 1)
@@ -514,5 +554,40 @@ extension TraceEncoder.PreEncodedTag {
         key.withUTF8 { _ = ddtrace_mp_string(buffer, $0.baseAddress, $0.count) }
         ddtrace_mp_double(buffer, double)
         return Array(UnsafeRawBufferPointer(start: buffer.pointee.data, count: buffer.pointee.size))
+    }
+}
+
+/// Bytes owned by a `ConstantStore`: a trivial value, so that writing it costs no reference counting.
+struct ConstantBytes {
+    let start: UnsafePointer<UInt8>
+    let count: Int
+
+    @inline(__always) func equals(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        other.count == count && (count == 0 || memcmp(start, other.baseAddress!, count) == 0)
+    }
+}
+
+/// Owns the memory behind an encoder's constants (pre-encoded tags, the default service) for the encoder's
+/// lifetime. Swift arrays would cost a retain and a release each time the per-span code reads one.
+final class ConstantStore {
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    func store(_ bytes: [UInt8]) -> ConstantBytes {
+        let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, bytes.count))
+        memory.initialize(from: bytes, count: bytes.count)
+        allocations.append(UnsafeMutableRawPointer(memory))
+        return ConstantBytes(start: memory, count: bytes.count)
+    }
+
+    func store<Element>(_ elements: [Element]) -> UnsafeBufferPointer<Element> {
+        let memory = UnsafeMutablePointer<Element>.allocate(capacity: max(1, elements.count))
+        memory.initialize(from: elements, count: elements.count)
+        allocations.append(UnsafeMutableRawPointer(memory))
+        return UnsafeBufferPointer(start: memory, count: elements.count)
+    }
+
+    deinit {
+        // Everything stored is trivial (ConstantBytes and structs of them), so freeing needs no deinitialization.
+        for memory in allocations { memory.deallocate() }
     }
 }

@@ -87,7 +87,14 @@ def main():
         body = base64.b64decode(request.get("body") or "")
         try:
             # v0.5 maps are keyed by string-table indexes.
-            payload = msgpack.unpackb(body, raw=False, strict_map_key="/v0.5/" not in url)
+            # A map with a key written twice decodes to one entry (the last); the agent would keep only one too,
+            # so a tracer that writes a tag twice must show up here, not disappear in the decoding.
+            def pairs(items, where=f"request {index}"):
+                keys = [key for key, _ in items]
+                if len(set(keys)) != len(keys):
+                    errors.append(f"{where}: duplicate map keys {sorted(k for k in set(keys) if keys.count(k) > 1)}")
+                return dict(items)
+            payload = msgpack.unpackb(body, raw=False, strict_map_key="/v0.5/" not in url, object_pairs_hook=pairs)
         except Exception as error:  # noqa: BLE001 - report any decoding failure as a test error
             errors.append(f"request {index}: msgpack decoding failed: {error}")
             continue
