@@ -55,6 +55,11 @@ struct ddtrace_conn {
 
     uint64_t bytes_sent;
     uint64_t connects;
+
+    /* See ddtrace_conn_set_wait_hook. */
+    ddtrace_conn_wait_hook wait_hook;
+    void *wait_hook_context;
+    int64_t wait_hook_slice_ns;
 };
 
 static int64_t now_ns(void) {
@@ -450,6 +455,30 @@ static int grow(ddtrace_conn *c, size_t wanted) {
     return 0;
 }
 
+void ddtrace_conn_set_wait_hook(ddtrace_conn *c, ddtrace_conn_wait_hook hook, void *context, int slice_us) {
+    if (!c) return;
+    c->wait_hook = hook;
+    c->wait_hook_context = context;
+    c->wait_hook_slice_ns = (int64_t)(slice_us > 0 ? slice_us : 200) * 1000;
+}
+
+/* Until the socket is readable or the deadline passes: waits for at most one slice at a time with ppoll (it
+ * works on the socket whichever backend then reads it) and calls the hook between slices. Returns 0 when
+ * readable (or hung up: the read reports it), -ETIMEDOUT, or -errno. */
+static int wait_calling_hook(ddtrace_conn *c, int64_t deadline) {
+    for (;;) {
+        int64_t remaining = deadline - now_ns();
+        if (remaining <= 0) return -ETIMEDOUT;
+        int64_t slice = remaining < c->wait_hook_slice_ns ? remaining : c->wait_hook_slice_ns;
+        struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        int r = ppoll(&p, 1, &ts, NULL);
+        if (r > 0) return 0;
+        if (r < 0 && errno != EINTR) return -errno;
+        c->wait_hook(c->wait_hook_context);
+    }
+}
+
 /* Reads until one complete final response is in rbuf. Interim 1xx responses (100 Continue, 103 Early Hints)
  * are skipped. *received says whether any byte arrived, for the resend-on-stale-socket decision. */
 static int read_response(ddtrace_conn *c, int64_t deadline, ddtrace_http_response *resp, size_t *used_out,
@@ -477,6 +506,10 @@ static int read_response(ddtrace_conn *c, int64_t deadline, ddtrace_http_respons
         int g = grow(c, expected > used + 1 ? expected : used + 1);
         if (g != 0) return g;
         if (used == c->rcap) return -EBADMSG;
+        if (c->wait_hook) {
+            int w = wait_calling_hook(c, deadline);
+            if (w != 0) return w;
+        }
         long got = recv_some(c, c->rbuf + used, c->rcap - used, deadline);
         if (got < 0) return (int)got;
         if (got == 0) {

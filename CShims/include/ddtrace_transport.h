@@ -70,6 +70,13 @@ int ddtrace_conn_exchange_prefixed(ddtrace_conn *conn, const void *head, size_t 
                                    size_t prefix_length, const void *body, size_t body_length, int timeout_ms,
                                    ddtrace_http_response *response, const char **body_out);
 
+/* Called while an exchange waits for the agent's response, once per `slice_us` microseconds of waiting (200 when
+ * <= 0), on the thread running the exchange. The flusher uses it to keep draining span rings while a slow agent
+ * (or one decoding a large payload) has not answered yet, so application threads do not run out of span slots.
+ * The hook must not start another exchange on this connection. NULL removes it. */
+typedef void (*ddtrace_conn_wait_hook)(void *context);
+void ddtrace_conn_set_wait_hook(ddtrace_conn *conn, ddtrace_conn_wait_hook hook, void *context, int slice_us);
+
 /* Bytes written to the socket (resends included) and successful connects since creation (for the tracer's
  * health counters; connects - 1 is the number of reconnections). */
 uint64_t ddtrace_conn_bytes_sent(const ddtrace_conn *conn);

@@ -397,6 +397,7 @@ extension DDTracerCounters {
         counters.traceAPIVersion = flusher.apiVersion.rawValue
         counters.bufferedBytes = flusher.bufferedBytes
         counters.peakBufferedBytes = flusher.peakBufferedBytes
+        counters.drainsWhileWaitingForAgent = flusher.drainsWhileWaiting
         self = counters
     }
 }
@@ -468,6 +469,9 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
     /// Encoded bytes waiting to be sent, and the most there has been (never above `DD_TRACE_WRITER_BUFFER_SIZE_BYTES`).
     public var bufferedBytes: UInt64 = 0
     public var peakBufferedBytes: UInt64 = 0
+    /// Times the flusher drained the span rings while a request waited for the agent's answer (every 200 µs of
+    /// waiting), which keeps slots flowing back to application threads when the agent is slow to answer.
+    public var drainsWhileWaitingForAgent: UInt64 = 0
 
     public var description: String {
         "started=\(spansStarted) finished=\(spansFinished) sent=\(spansSent) chunks=\(chunksSent) "

@@ -85,6 +85,27 @@ final class AgentClient {
         if let connection { ddtrace_conn_destroy(connection) }
     }
 
+    /// Called every `sliceMicroseconds` while a request waits for the agent's response (see
+    /// `ddtrace_conn_set_wait_hook`); nil removes it. It runs on the thread that sends, and must not send.
+    var whileWaiting: (() -> Void)? {
+        didSet {
+            guard let connection else { return }
+            if whileWaiting == nil {
+                ddtrace_conn_set_wait_hook(connection, nil, nil, 0)
+            } else {
+                // Unretained: the connection belongs to this client and is destroyed with it.
+                ddtrace_conn_set_wait_hook(
+                    connection, { context in
+                        Unmanaged<AgentClient>.fromOpaque(context!).takeUnretainedValue().whileWaiting?()
+                    }, Unmanaged.passUnretained(self).toOpaque(), Int32(AgentClient.waitSliceMicroseconds))
+            }
+        }
+    }
+
+    /// How often `whileWaiting` runs: short enough that a thread producing millions of spans per second does not
+    /// exhaust its pool while the agent decodes a 1 MB payload (several ms), long enough to cost little.
+    static let waitSliceMicroseconds = 200
+
     var bytesSent: UInt64 { connection.map { ddtrace_conn_bytes_sent($0) } ?? 0 }
 
     /// `PUT /v0.4/traces` (or `/v0.5/traces`) with a msgpack payload of `traceCount` chunks. The body is

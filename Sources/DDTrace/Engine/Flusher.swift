@@ -51,6 +51,7 @@ struct FlusherStatistics: Sendable {
     var apiVersion: TraceAPIVersion = .v04
     var bufferedBytes: UInt64 = 0
     var peakBufferedBytes: UInt64 = 0
+    var drainsWhileWaiting: UInt64 = 0
 }
 
 final class Flusher: @unchecked Sendable {
@@ -68,6 +69,10 @@ final class Flusher: @unchecked Sendable {
     private var scratch: [SlotPointer] = []
     private var queue: [QueuedPayload] = []
     private var queuedBytes = 0
+    /// True while `sendQueued` waits for the agent with `drainWhileWaiting` installed; payloads sealed meanwhile
+    /// are appended to `queue` (which `sendQueued` walks by index), and the buffer cap is enforced afterwards.
+    private var waitingForAgent = false
+    private var sealedWhileWaiting = 0
     private var statistics = FlusherStatistics()
     let sampler: TraceSampler
     /// The user's trace filters (`configure(traceFilters:)`), handed over through a version counter so that the
@@ -213,6 +218,9 @@ final class Flusher: @unchecked Sendable {
 
     private func run() {
         nextSendAt = ddtrace_monotonic_ns() + configuration.flushIntervalNanoseconds
+        // Unowned: the client belongs to this flusher; the hook is removed before the loop ends.
+        agent.whileWaiting = { [unowned self] in drainWhileWaiting() }
+        defer { agent.whileWaiting = nil }
         while true {
             let stopping = stopRequested.load(ordering: .acquiring)
             let pending = requests.withLock { list -> [FlushRequest] in
@@ -253,6 +261,19 @@ final class Flusher: @unchecked Sendable {
             }
         }
         stopped.signal()
+    }
+
+    /// Runs every 200 µs while a request waits for the agent's response (AgentClient.whileWaiting). An agent
+    /// that decodes a 1 MB payload takes several milliseconds to answer; without this, a thread producing spans
+    /// at 2 M/s would exhaust its 4096-slot pool meanwhile. At most two payloads are sealed during one wait, so a
+    /// slow agent cannot make the flusher buffer more than that beyond the usual.
+    private func drainWhileWaiting() {
+        // Near the buffer cap (the agent is slow), stop: what is sealed now could not be trimmed until the answer.
+        guard waitingForAgent, sealedWhileWaiting < 2,
+            queuedBytes + 2 * sealThreshold <= configuration.bufferCapBytes
+        else { return }
+        statistics.drainsWhileWaiting += 1
+        _ = drainAll()
     }
 
     /// Sends the counters to DogStatsD (once per flush interval, and at shutdown).
@@ -528,16 +549,32 @@ final class Flusher: @unchecked Sendable {
         let replacement = spareBuffers.popLast() ?? Self.makeBuffer()
         let (traces, prefix) = encoder.swapBuffer(replacement)
         let payload = QueuedPayload(buffer: traces, prefix: prefix, chunks: chunks, spans: spans, attempts: 0)
-        // Over the cap (the agent is down or slow): drop the oldest queued payloads first, counted.
-        while queuedBytes + payload.size > configuration.bufferCapBytes, !queue.isEmpty {
+        if waitingForAgent {
+            // `sendQueued` is walking the queue by index: appending is safe, dropping from the front is not. Over
+            // the cap (rare: `drainWhileWaiting` stops well before it), this newest payload is the one dropped.
+            sealedWhileWaiting += 1
+            if queuedBytes + payload.size > configuration.bufferCapBytes {
+                statistics.spansDroppedBufferFull += UInt64(payload.spans)
+                queuedBytes += payload.size
+                recycle(payload)
+                logOnce("buffer-full", "trace buffer is full (\(configuration.bufferCapBytes) bytes); dropping the oldest payloads")
+                return
+            }
+        }
+        queue.append(payload)
+        queuedBytes += payload.size
+        if !waitingForAgent { enforceBufferCap() }
+        statistics.peakBufferedBytes = max(statistics.peakBufferedBytes, UInt64(queuedBytes))
+    }
+
+    /// Over the cap (the agent is down or slow): drops the oldest queued payloads first, counted, never the newest.
+    private func enforceBufferCap() {
+        while queuedBytes > configuration.bufferCapBytes, queue.count > 1 {
             let dropped = queue.removeFirst()
             statistics.spansDroppedBufferFull += UInt64(dropped.spans)
             recycle(dropped)
             logOnce("buffer-full", "trace buffer is full (\(configuration.bufferCapBytes) bytes); dropping the oldest payloads")
         }
-        queue.append(payload)
-        queuedBytes += payload.size
-        statistics.peakBufferedBytes = max(statistics.peakBufferedBytes, UInt64(queuedBytes))
     }
 
     private static func makeBuffer() -> UnsafeMutablePointer<ddtrace_mpbuf> {
@@ -561,17 +598,29 @@ final class Flusher: @unchecked Sendable {
     /// Sends queued payloads in order. Stops at the first transport failure (the agent is unreachable: the rest
     /// would fail too) and then waits a flush interval before trying again, unless `force` (an explicit flush),
     /// which still makes at most one attempt per payload.
+    ///
+    /// Unless `force`, the rings are drained while each request waits for its response (`drainWhileWaiting`); the
+    /// payloads sealed meanwhile wait for the next call, so that a steady load cannot keep this loop going (and
+    /// flush requests waiting). An explicit flush sends without draining: it reports on what was finished before it.
     private func sendQueued(force: Bool) {
         if !force && ddtrace_monotonic_ns() < retryNotBefore { return }
+        defer {
+            sealedWhileWaiting = 0
+            enforceBufferCap()
+        }
         var index = 0
-        while index < queue.count {
+        // Payloads of this pass not yet dealt with (those sealed while waiting are appended after them).
+        var remaining = queue.count
+        while index < queue.count, remaining > 0 {
             queue[index].attempts += 1
             let payload = queue[index]
+            waitingForAgent = !force
             let outcome = payload.prefix.withUnsafeBytesIfPresent { prefix in
                 agent.sendTraces(
                     payload.bytes, prefix: prefix, traceCount: payload.chunks,
                     apiPath: (payload.prefix == nil ? TraceAPIVersion.v04 : .v05).path)
             }
+            waitingForAgent = false
             switch outcome {
             case .success(let response):
                 statistics.lastStatus = response.status
@@ -598,9 +647,11 @@ final class Flusher: @unchecked Sendable {
                         recycle(queue[index])
                         queue.replaceSubrange(index...index, with: [halves.0, halves.1])
                         queuedBytes += halves.0.size + halves.1.size
+                        remaining += 1
                         continue
                     }
                 }
+                remaining -= 1
                 if handle(response: response, payload: queue[index]) {
                     recycle(queue.remove(at: index))
                     continue
@@ -614,6 +665,7 @@ final class Flusher: @unchecked Sendable {
                 if queue[index].attempts >= Flusher.maxSendAttempts {
                     statistics.spansDroppedSendFailed += UInt64(queue[index].spans)
                     recycle(queue.remove(at: index))
+                    remaining -= 1
                     continue
                 }
                 return
