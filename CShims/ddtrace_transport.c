@@ -264,6 +264,23 @@ static void advance(struct iovec **iov, int *count, size_t n) {
 /* Plain backend: MSG_DONTWAIT + poll(2). MSG_NOSIGNAL turns a peer reset into EPIPE instead of SIGPIPE,
  * without touching the process-wide signal disposition the application may rely on. */
 
+/* wait_fd for the exchange's own socket: with a wait hook (ddtrace_conn_set_wait_hook), waits one slice at a
+ * time and calls the hook between slices. */
+static int wait_conn(ddtrace_conn *c, short events, int64_t deadline) {
+    if (!c->wait_hook) return wait_fd(c->fd, events, deadline);
+    for (;;) {
+        int64_t rem = deadline - now_ns();
+        if (rem <= 0) return 0;
+        int64_t slice = rem < c->wait_hook_slice_ns ? rem : c->wait_hook_slice_ns;
+        struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
+        struct pollfd p = {.fd = c->fd, .events = events, .revents = 0};
+        int r = ppoll(&p, 1, &ts, NULL);
+        if (r > 0) return 1;
+        if (r < 0 && errno != EINTR) return -errno;
+        if (r == 0) c->wait_hook(c->wait_hook_context);
+    }
+}
+
 static int plain_send(ddtrace_conn *c, struct iovec *iov, int count, int64_t deadline) {
     advance(&iov, &count, 0);
     while (count > 0) {
@@ -275,7 +292,7 @@ static int plain_send(ddtrace_conn *c, struct iovec *iov, int count, int64_t dea
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int r = wait_fd(c->fd, POLLOUT, deadline);
+                int r = wait_conn(c, POLLOUT, deadline);
                 if (r == 0) return -ETIMEDOUT;
                 if (r < 0) return r;
                 continue;
@@ -294,7 +311,7 @@ static long plain_recv(ddtrace_conn *c, char *buf, size_t len, int64_t deadline)
         if (n >= 0) return (long)n;
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int r = wait_fd(c->fd, POLLIN, deadline);
+            int r = wait_conn(c, POLLIN, deadline);
             if (r == 0) return -ETIMEDOUT;
             if (r < 0) return r;
             continue;
@@ -350,8 +367,16 @@ static int uring_exec(ddtrace_conn *c, int op, struct msghdr *msg, char *buf, si
         if (!forced) {
             int64_t rem = deadline + BACKSTOP_NS - now_ns();
             if (rem < 0) rem = 0;
-            struct __kernel_timespec wait = {.tv_sec = rem / 1000000000LL, .tv_nsec = rem % 1000000000LL};
+            /* With a wait hook, wait one slice at a time and call it in between. The operation stays in flight
+             * meanwhile (its msghdr lives in our caller's frame, which outlives this loop). */
+            int sliced = c->wait_hook && rem > c->wait_hook_slice_ns;
+            int64_t wait_ns = sliced ? c->wait_hook_slice_ns : rem;
+            struct __kernel_timespec wait = {.tv_sec = wait_ns / 1000000000LL, .tv_nsec = wait_ns % 1000000000LL};
             r = io_uring_wait_cqe_timeout(ring, &cqe, &wait);
+            if (r == -ETIME && sliced) {
+                c->wait_hook(c->wait_hook_context);
+                continue;
+            }
         } else {
             r = io_uring_wait_cqe(ring, &cqe);
         }
@@ -462,23 +487,6 @@ void ddtrace_conn_set_wait_hook(ddtrace_conn *c, ddtrace_conn_wait_hook hook, vo
     c->wait_hook_slice_ns = (int64_t)(slice_us > 0 ? slice_us : 200) * 1000;
 }
 
-/* Until the socket is readable or the deadline passes: waits for at most one slice at a time with ppoll (it
- * works on the socket whichever backend then reads it) and calls the hook between slices. Returns 0 when
- * readable (or hung up: the read reports it), -ETIMEDOUT, or -errno. */
-static int wait_calling_hook(ddtrace_conn *c, int64_t deadline) {
-    for (;;) {
-        int64_t remaining = deadline - now_ns();
-        if (remaining <= 0) return -ETIMEDOUT;
-        int64_t slice = remaining < c->wait_hook_slice_ns ? remaining : c->wait_hook_slice_ns;
-        struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int r = ppoll(&p, 1, &ts, NULL);
-        if (r > 0) return 0;
-        if (r < 0 && errno != EINTR) return -errno;
-        c->wait_hook(c->wait_hook_context);
-    }
-}
-
 /* Reads until one complete final response is in rbuf. Interim 1xx responses (100 Continue, 103 Early Hints)
  * are skipped. *received says whether any byte arrived, for the resend-on-stale-socket decision. */
 static int read_response(ddtrace_conn *c, int64_t deadline, ddtrace_http_response *resp, size_t *used_out,
@@ -506,10 +514,6 @@ static int read_response(ddtrace_conn *c, int64_t deadline, ddtrace_http_respons
         int g = grow(c, expected > used + 1 ? expected : used + 1);
         if (g != 0) return g;
         if (used == c->rcap) return -EBADMSG;
-        if (c->wait_hook) {
-            int w = wait_calling_hook(c, deadline);
-            if (w != 0) return w;
-        }
         long got = recv_some(c, c->rbuf + used, c->rcap - used, deadline);
         if (got < 0) return (int)got;
         if (got == 0) {

@@ -70,10 +70,11 @@ int ddtrace_conn_exchange_prefixed(ddtrace_conn *conn, const void *head, size_t 
                                    size_t prefix_length, const void *body, size_t body_length, int timeout_ms,
                                    ddtrace_http_response *response, const char **body_out);
 
-/* Called while an exchange waits for the agent's response, once per `slice_us` microseconds of waiting (200 when
- * <= 0), on the thread running the exchange. The flusher uses it to keep draining span rings while a slow agent
- * (or one decoding a large payload) has not answered yet, so application threads do not run out of span slots.
- * The hook must not start another exchange on this connection. NULL removes it. */
+/* Called while an exchange waits on its socket (to write the request while the agent is not reading, or for the
+ * response), once per `slice_us` microseconds of waiting (200 when <= 0), on the thread running the exchange,
+ * with either backend. The flusher uses it to keep draining span rings while a slow agent (or one decoding a
+ * large payload) holds it up, so application threads do not run out of span slots. Connecting does not call it.
+ * The hook must not use this connection. NULL removes it. */
 typedef void (*ddtrace_conn_wait_hook)(void *context);
 void ddtrace_conn_set_wait_hook(ddtrace_conn *conn, ddtrace_conn_wait_hook hook, void *context, int slice_us);
 

@@ -444,6 +444,38 @@ struct CShimTransportTests {
     }
 
     @Test(arguments: CShimEndpointKind.allCases, backends)
+    func waitHookRunsWhileTheServerIsSlowToReadAndToAnswer(_ kind: CShimEndpointKind, uring: Int32) {
+        // 8 MiB does not fit in the socket buffers: the write waits while the server sleeps before reading; then
+        // the answer comes 100 ms after the request was read. The hook must run during both waits.
+        let body = [UInt8](repeating: 7, count: 8 << 20)
+        let server = TestServer(kind) { s in
+            guard let peer = s.accept() else { return }
+            usleep(100_000)
+            guard s.read(peer) != nil else { return }
+            usleep(100_000)
+            peer.send(okResponse)
+            peer.waitForClientClose()
+        }
+        let conn = server.connect(uring: uring)
+        final class Calls: @unchecked Sendable { var count = 0 }  // the hook runs on this thread
+        let calls = Calls()
+        ddtrace_conn_set_wait_hook(
+            conn, { context in Unmanaged<Calls>.fromOpaque(context!).takeUnretainedValue().count += 1 },
+            Unmanaged.passUnretained(calls).toOpaque(), 1000)
+        let r = exchange(conn, head: formatHead("PUT", "/v0.4/traces", bodyLength: body.count), body: body)
+        #expect(r.rc == 0)
+        #expect(r.status == 200)
+        // About 200 ms of waiting in 1 ms slices; a loaded machine makes fewer, longer slices.
+        #expect(calls.count >= 20, "hook ran \(calls.count) times")
+        let countAfterFirst = calls.count
+        ddtrace_conn_set_wait_hook(conn, nil, nil, 0)
+        #expect(server.requests.first?.body.count == body.count)
+        #expect(calls.count == countAfterFirst)
+        ddtrace_conn_destroy(conn)
+        #expect(server.finish())
+    }
+
+    @Test(arguments: CShimEndpointKind.allCases, backends)
     func silentServerTimesOutAtTheDeadline(_ kind: CShimEndpointKind, uring: Int32) {
         let server = TestServer(kind) { s in
             guard let peer = s.accept(), s.read(peer) != nil else { return }

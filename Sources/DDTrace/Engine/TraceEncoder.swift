@@ -73,15 +73,17 @@ enum AgentLimits {
 }
 
 final class TraceEncoder {
-    private(set) var buffer: UnsafeMutablePointer<ddtrace_mpbuf>
+    // `@exclusivity(unchecked)`: the encoder is used by one thread (the flusher) without overlapping accesses;
+    // the runtime checks on each mutation would cost more than the mutations (see Flusher).
+    @exclusivity(unchecked) private(set) var buffer: UnsafeMutablePointer<ddtrace_mpbuf>
     /// The v0.5 string table (allocated on first use).
-    private var strings: UnsafeMutablePointer<ddtrace_strtab>?
-    private(set) var format: TraceAPIVersion
+    @exclusivity(unchecked) private var strings: UnsafeMutablePointer<ddtrace_strtab>?
+    @exclusivity(unchecked) private(set) var format: TraceAPIVersion
     /// Strings truncated to the agent's limits since the encoder was created.
-    private(set) var truncations: UInt64 = 0
-    private var scratchText: [UInt8] = []
-    private(set) var chunkCount = 0
-    private(set) var spanCount = 0
+    @exclusivity(unchecked) private(set) var truncations: UInt64 = 0
+    @exclusivity(unchecked) private var scratchText: [UInt8] = []
+    @exclusivity(unchecked) private(set) var chunkCount = 0
+    @exclusivity(unchecked) private(set) var spanCount = 0
     /// Owns the memory of every `ConstantBytes` below (freed with the encoder).
     private let constants = ConstantStore()
     /// Process-wide meta entries (global tags, then `env`), written on every span that does not set the key.
