@@ -363,3 +363,113 @@ int ddtrace_mp_v05_to_v04(const char *dictionary, size_t dictionary_len, const c
     if (r.bad || r.left != 0 || out->failed) return -1;
     return 0;
 }
+
+/* ---- Payload checking for agent stand-ins ------------------------------------------------------------------ */
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+} mp_cursor;
+
+/* A container header: its element count (map entries count once), or -1. */
+static long mp_header(mp_cursor *c, unsigned char fix_mask, unsigned char fix, unsigned char m16, unsigned char m32) {
+    if (c->p >= c->end) return -1;
+    unsigned char marker = *c->p;
+    if ((marker & fix_mask) == fix) { c->p++; return marker & (unsigned char)~fix_mask; }
+    int width = marker == m16 ? 2 : marker == m32 ? 4 : 0;
+    if (!width || c->end - c->p < 1 + width) return -1;
+    long n = (long)read_be(c->p + 1, width);
+    c->p += 1 + width;
+    return n;
+}
+
+static long mp_array(mp_cursor *c) { return mp_header(c, 0xf0, 0x90, 0xdc, 0xdd); }
+static long mp_map(mp_cursor *c) { return mp_header(c, 0xf0, 0x80, 0xde, 0xdf); }
+
+/* A string: its length, with *bytes at its first byte; or -1. */
+static long mp_str(mp_cursor *c, const unsigned char **bytes) {
+    if (c->p >= c->end) return -1;
+    unsigned char marker = *c->p;
+    size_t header, n;
+    if ((marker & 0xe0) == 0xa0) { header = 1; n = marker & 0x1f; }
+    else if (marker == 0xd9 && c->end - c->p >= 2) { header = 2; n = c->p[1]; }
+    else if (marker == 0xda && c->end - c->p >= 3) { header = 3; n = (size_t)read_be(c->p + 1, 2); }
+    else if (marker == 0xdb && c->end - c->p >= 5) { header = 5; n = (size_t)read_be(c->p + 1, 4); }
+    else return -1;
+    if ((size_t)(c->end - c->p) - header < n) return -1;
+    *bytes = c->p + header;
+    c->p += header + n;
+    return (long)n;
+}
+
+static int mp_skip(mp_cursor *c) {
+    long size = object_size(c->p, (size_t)(c->end - c->p), 1);
+    if (size < 0) return -1;
+    c->p += size;
+    return 0;
+}
+
+/* An unsigned integer (positive fixint, uint8/16/32), or -1. */
+static long mp_uint(mp_cursor *c) {
+    if (c->p >= c->end) return -1;
+    unsigned char marker = *c->p;
+    if (marker <= 0x7f) { c->p++; return marker; }
+    int width = marker == 0xcc ? 1 : marker == 0xcd ? 2 : marker == 0xce ? 4 : 0;
+    if (!width || c->end - c->p < 1 + width) return -1;
+    long n = (long)read_be(c->p + 1, width);
+    c->p += 1 + width;
+    return n;
+}
+
+static int key_is(const unsigned char *bytes, long n, const char *name, long name_len) {
+    return n == name_len && memcmp(bytes, name, (size_t)n) == 0;
+}
+
+long ddtrace_mp_count_spans(const char *data, size_t len, int v05) {
+    mp_cursor c = {(const unsigned char *)data, (const unsigned char *)data + len};
+    long strings = 0;
+    if (v05) {
+        if (mp_array(&c) != 2) return -1;
+        strings = mp_array(&c);
+        if (strings < 1) return -1;
+        for (long i = 0; i < strings; i++) {
+            const unsigned char *bytes;
+            if (mp_str(&c, &bytes) < 0) return -1;
+        }
+    }
+    long chunks = mp_array(&c);
+    if (chunks < 0) return -1;
+    long spans = 0;
+    for (long i = 0; i < chunks; i++) {
+        long count = mp_array(&c);
+        if (count < 0) return -1;
+        for (long j = 0; j < count; j++) {
+            if (v05) {
+                if (mp_array(&c) != 12) return -1;
+                for (int field = 0; field < 3; field++) {
+                    long index = mp_uint(&c);
+                    if (index < 0 || index >= strings) return -1;
+                }
+                for (int field = 3; field < 12; field++)
+                    if (mp_skip(&c) != 0) return -1;
+            } else {
+                long entries = mp_map(&c);
+                if (entries < 0) return -1;
+                int required = 0;
+                for (long k = 0; k < entries; k++) {
+                    const unsigned char *key;
+                    long n = mp_str(&c, &key);
+                    if (n < 0) return -1;
+                    if (key_is(key, n, "trace_id", 8)) required |= 1;
+                    else if (key_is(key, n, "span_id", 7)) required |= 2;
+                    else if (key_is(key, n, "start", 5)) required |= 4;
+                    else if (key_is(key, n, "duration", 8)) required |= 8;
+                    if (mp_skip(&c) != 0) return -1;
+                }
+                if (required != 15) return -1;
+            }
+        }
+        spans += count;
+    }
+    return c.p == c.end ? spans : -1;
+}

@@ -201,6 +201,14 @@ static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_v05(
 int ddtrace_mp_v05_to_v04(const char *dictionary, size_t dictionary_len, const char *traces, size_t traces_len,
                           ddtrace_mpbuf *out);
 
+/* For agent stand-ins (the benchmarks' and `dd-trace bench --sink --verify`): checks that `data` is one whole
+ * trace payload as the agent reads it and returns its span count, or -1. v0.4 (`v05` == 0): an array of chunks,
+ * each an array of span maps whose keys are strings and which carry trace_id, span_id, start and duration. v0.5:
+ * `[strings, chunks]`, the table an array of strings, each span an array of 12 whose service, name and resource
+ * are indexes into the table. Every value is walked (nesting up to 64), nothing may follow the payload. Written
+ * independently of the encoder so that a stand-in checks what arrived rather than trusting the sender. */
+long ddtrace_mp_count_spans(const char *data, size_t len, int v05);
+
 #ifdef __cplusplus
 }
 #endif

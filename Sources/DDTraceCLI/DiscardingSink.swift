@@ -2,9 +2,10 @@
 // the tracer sends (HTTP/1.1, keep-alive), discards the body, and answers as the agent does:
 // `200 OK`, `Content-Type: application/json`, `{"rate_by_service":{}}`.
 //
-// With `verifying`, it keeps each body and decodes it (v0.4 or v0.5, by the request path): every chunk must be an
-// array of spans, every span a 12-entry map (v0.4) or a 12-element array (v0.5) that is well-formed msgpack; the
-// spans are counted, and malformed payloads are counted separately.
+// With `verifying`, it keeps each body and checks it with the shim's payload checker (`ddtrace_mp_count_spans`,
+// v0.4 or v0.5 by the request path): every chunk an array of spans, every span a map with the ids and times
+// (v0.4) or a 12-element array whose strings index the table (v0.5), every value well-formed msgpack. The spans
+// are counted, and malformed payloads are counted separately.
 
 import CDDTraceShims
 
@@ -152,31 +153,13 @@ final class DiscardingSink: Sendable {
         return count >= wanted.count && wanted.indices.allSatisfy { bytes[$0] == wanted[$0] }
     }
 
-    /// Decodes a trace payload and counts its spans (or counts it as malformed).
+    /// Checks a trace payload and counts its spans (or counts it as malformed), with the shim's checker.
     private func decode(_ body: [UInt8], v05: Bool) {
-        let spans = body.withUnsafeBufferPointer { whole -> Int? in
-            guard let base = whole.baseAddress else { return nil }
-            var reader = MsgpackReader(base: base, count: whole.count)
-            if v05 {
-                // [string table, chunks]: skip the table (checked for well-formedness).
-                guard reader.arrayHeader() == 2, reader.skip() else { return nil }
-            }
-            guard let chunks = reader.arrayHeader() else { return nil }
-            var spans = 0
-            for _ in 0..<chunks {
-                guard let count = reader.arrayHeader() else { return nil }
-                for _ in 0..<count {
-                    let fields = v05 ? reader.arrayHeader() : reader.mapHeader()
-                    guard fields == 12 else { return nil }
-                    for _ in 0..<(v05 ? 12 : 24) {
-                        guard reader.skip() else { return nil }
-                    }
-                    spans += 1
-                }
-            }
-            return reader.atEnd ? spans : nil
+        let spans = body.withUnsafeBytes { whole -> Int in
+            guard let base = whole.baseAddress else { return -1 }
+            return ddtrace_mp_count_spans(base.assumingMemoryBound(to: CChar.self), whole.count, v05 ? 1 : 0)
         }
-        if let spans {
+        if spans >= 0 {
             decodedSpans.wrappingAdd(spans, ordering: .relaxed)
         } else {
             malformedPayloads.wrappingAdd(1, ordering: .relaxed)
@@ -217,42 +200,5 @@ final class DiscardingSink: Sendable {
             }
         }
         return (end, length)
-    }
-}
-
-/// Just enough msgpack reading to walk trace payloads: container headers, and whole objects skipped with the
-/// shim's bounds-checked walker.
-struct MsgpackReader {
-    let base: UnsafePointer<UInt8>
-    let count: Int
-    var offset = 0
-
-    var atEnd: Bool { offset == count }
-
-    private mutating func header(fix: UInt8, sixteen: UInt8, thirtyTwo: UInt8) -> Int? {
-        guard offset < count else { return nil }
-        let marker = base[offset]
-        if marker & 0xf0 == fix {
-            offset += 1
-            return Int(marker & 0x0f)
-        }
-        let width = marker == sixteen ? 2 : marker == thirtyTwo ? 4 : 0
-        guard width > 0, offset + 1 + width <= count else { return nil }
-        let value = (0..<width).reduce(0) { $0 << 8 | Int(base[offset + 1 + $1]) }
-        offset += 1 + width
-        return value
-    }
-
-    mutating func arrayHeader() -> Int? { header(fix: 0x90, sixteen: 0xdc, thirtyTwo: 0xdd) }
-    mutating func mapHeader() -> Int? { header(fix: 0x80, sixteen: 0xde, thirtyTwo: 0xdf) }
-
-    /// Skips one complete object; false if it is truncated or malformed.
-    mutating func skip() -> Bool {
-        let size = UnsafeRawPointer(base + offset).withMemoryRebound(to: CChar.self, capacity: 1) {
-            ddtrace_mp_object_size($0, count - offset)
-        }
-        guard size > 0 else { return false }
-        offset += size
-        return true
     }
 }

@@ -26,7 +26,7 @@ let benchmarks: @Sendable () -> Void = {
             let encoder = DDEncoderBenchmark(spanCount: 1000, spansPerTrace: spansPerTrace, format: format)
             let size = encoder.encodePayload()
             let decoded = encoder.lastPayload.withUnsafeBytes {
-                format == .v05 ? MsgpackV04.countSpansV05($0) : MsgpackV04.countSpans($0)
+                DDBenchmarkSupport.countSpans($0, v05: format == .v05)
             }
             precondition(
                 decoded == encoder.spanCount, "the encoded payload does not decode to \(encoder.spanCount) spans")

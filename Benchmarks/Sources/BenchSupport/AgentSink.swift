@@ -11,6 +11,7 @@
 #elseif canImport(Musl)
     import Musl
 #endif
+@_spi(Benchmarks) import DDTrace
 import Foundation
 import Synchronization
 
@@ -139,7 +140,7 @@ public final class AgentSink: Sendable {
                 byteCount.wrappingAdd(bodyLength, ordering: .relaxed)
                 if mode == .decode {
                     let body = UnsafeRawBufferPointer(start: buffer + headEnd, count: bodyLength)
-                    if let spans = MsgpackV04.countSpans(body) {
+                    if let spans = DDBenchmarkSupport.countSpans(body) {
                         spanCount.wrappingAdd(spans, ordering: .relaxed)
                     } else {
                         decodeErrorCount.wrappingAdd(1, ordering: .relaxed)
