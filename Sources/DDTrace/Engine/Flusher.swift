@@ -74,7 +74,6 @@ final class Flusher: @unchecked Sendable {
     /// True while `sendQueued` waits for the agent with `drainWhileWaiting` installed; payloads sealed meanwhile
     /// are appended to `queue` (which `sendQueued` walks by index), and the buffer cap is enforced afterwards.
     @exclusivity(unchecked) private var waitingForAgent = false
-    @exclusivity(unchecked) private var sealedWhileWaiting = 0
     @exclusivity(unchecked) private var statistics = FlusherStatistics()
     let sampler: TraceSampler
     /// The user's trace filters (`configure(traceFilters:)`), handed over through a version counter so that the
@@ -265,15 +264,14 @@ final class Flusher: @unchecked Sendable {
         stopped.signal()
     }
 
-    /// Runs every 200 µs while a request waits for the agent's response (AgentClient.whileWaiting). An agent
-    /// that decodes a 1 MB payload takes several milliseconds to answer; without this, a thread producing spans
-    /// at 2 M/s would exhaust its 4096-slot pool meanwhile. At most two payloads are sealed during one wait, so a
-    /// slow agent cannot make the flusher buffer more than that beyond the usual.
+    /// Runs every 200 µs while a request waits on the agent's socket (AgentClient.whileWaiting): for the agent
+    /// to read a 1 MB payload, then to decode it and answer. That takes milliseconds; without this, a thread
+    /// producing spans at 2 M/s would exhaust its 4096-slot pool meanwhile. What it encodes is queued as usual,
+    /// so the buffer cap bounds it as it bounds everything else.
     private func drainWhileWaiting() {
-        // Near the buffer cap (the agent is slow), stop: what is sealed now could not be trimmed until the answer.
-        guard waitingForAgent, sealedWhileWaiting < 2,
-            queuedBytes + 2 * sealThreshold <= configuration.bufferCapBytes
-        else { return }
+        // Near the buffer cap (the agent is slow), stop: payloads sealed now cannot be trimmed until the request
+        // ends (`sendQueued` walks the queue), so keep two payloads' room below the cap.
+        guard waitingForAgent, queuedBytes + 2 * sealThreshold <= configuration.bufferCapBytes else { return }
         statistics.drainsWhileWaiting += 1
         _ = drainAll()
     }
@@ -554,7 +552,6 @@ final class Flusher: @unchecked Sendable {
         if waitingForAgent {
             // `sendQueued` is walking the queue by index: appending is safe, dropping from the front is not. Over
             // the cap (rare: `drainWhileWaiting` stops well before it), this newest payload is the one dropped.
-            sealedWhileWaiting += 1
             if queuedBytes + payload.size > configuration.bufferCapBytes {
                 statistics.spansDroppedBufferFull += UInt64(payload.spans)
                 queuedBytes += payload.size
@@ -607,7 +604,6 @@ final class Flusher: @unchecked Sendable {
     private func sendQueued(force: Bool) {
         if !force && ddtrace_monotonic_ns() < retryNotBefore { return }
         defer {
-            sealedWhileWaiting = 0
             enforceBufferCap()
         }
         var index = 0
