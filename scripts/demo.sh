@@ -14,7 +14,9 @@ ENABLED_CHECKS=trace_count_header,meta_tracer_version_header,trace_content_lengt
     .venv/bin/ddapm-test-agent --host 127.0.0.1 --port "$port" --otlp-http-port "$otlp1" --otlp-grpc-port "$otlp2" \
     --trace-uds-socket "$work/apm.socket" --snapshot-dir "$work" >"$work/agent.log" 2>&1 &
 agent_pid=$!
-trap 'kill $agent_pid 2>/dev/null || true; wait $agent_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+# shellcheck source=lib/stop.sh
+. scripts/lib/stop.sh
+trap 'stop_processes $agent_pid; rm -rf "$work"' EXIT
 for _ in $(seq 1 200); do
     [ -S "$work/apm.socket" ] && curl -fsS "http://127.0.0.1:$port/info" >/dev/null 2>&1 && break
     sleep 0.1

@@ -23,9 +23,10 @@ work="$(mktemp -d /tmp/hb-integration.XXXXXX)"
 free_port() { "$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 agent_port=$(free_port); frontend_port=$(free_port); backend_port=$(free_port)
 pids=()
+# shellcheck source=../../../scripts/lib/stop.sh
+. "$root/scripts/lib/stop.sh"
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_processes "${pids[@]}"
     [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT

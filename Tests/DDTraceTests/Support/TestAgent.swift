@@ -67,7 +67,8 @@ final class TestAgent: Sendable {
             parent=$1; shift
             "$@" &
             agent=$!
-            trap 'kill $agent 2>/dev/null' EXIT INT TERM
+            # SIGKILL after a grace period: the agent sometimes ignores SIGTERM and would outlive the run.
+            trap 'kill $agent 2>/dev/null; for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 $agent 2>/dev/null || exit 0; sleep 0.2; done; kill -9 $agent 2>/dev/null' EXIT INT TERM
             while kill -0 "$parent" 2>/dev/null && kill -0 "$agent" 2>/dev/null; do sleep 0.3; done
             """
         process.arguments = [
