@@ -8,7 +8,7 @@
 // bytes sent and the flusher's CPU time.
 
 import ArgumentParser
-import DDTrace
+@_spi(Benchmarks) import DDTrace
 import Dispatch
 import Foundation
 
@@ -379,23 +379,10 @@ final class MemorySampler: @unchecked Sendable {  // `samples` is only touched b
     private let stopped = DispatchSemaphore(value: 0)
     private let intervalMilliseconds = 250
 
-    static func residentMB() -> Double {
-        guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-        defer { fclose(file) }
-        var size = 0
-        var resident = 0
-        guard withUnsafeMutablePointer(to: &size, { sizePointer in
-            withUnsafeMutablePointer(to: &resident) { residentPointer in
-                withVaList([sizePointer, residentPointer]) { vfscanf(file, "%ld %ld", $0) }
-            }
-        }) == 2 else { return 0 }
-        return Double(resident) * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
-    }
-
     func start() {
         let thread = Thread { [self] in
             repeat {
-                samples.append(Self.residentMB())
+                samples.append(DDBenchmarkSupport.residentMegabytes())
             } while stopping.wait(timeout: .now() + .milliseconds(intervalMilliseconds)) == .timedOut
             stopped.signal()
         }
@@ -406,7 +393,7 @@ final class MemorySampler: @unchecked Sendable {  // `samples` is only touched b
     func stop() -> Summary {
         stopping.signal()
         stopped.wait()
-        let end = Self.residentMB()
+        let end = DDBenchmarkSupport.residentMegabytes()
         let warmUpSamples = 1_000 / intervalMilliseconds
         let afterWarmUp = samples.count > warmUpSamples ? samples[warmUpSamples] : (samples.last ?? end)
         return Summary(

@@ -9,13 +9,7 @@ import Testing
 @Suite("Agent faults")
 struct AgentFaultTests {
     func tracer(agentURL: String, configure: (inout DDTracerConfiguration) -> Void = { _ in }) throws -> DDTracer {
-        var configuration = DDTracerConfiguration(environment: [:])
-        configuration.agentURL = agentURL
-        configuration.service = "fault-test"
-        configuration.strict = true
-        configuration.flushInterval = .milliseconds(100)
-        configure(&configuration)
-        return try DDTracer(configuration: configuration)
+        try makeTestTracer(agentURL: agentURL, service: "fault-test", configure: configure)
     }
 
     func traceMany(_ tracer: DDTracer, _ count: Int) {

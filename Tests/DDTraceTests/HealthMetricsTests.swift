@@ -91,15 +91,11 @@ func metricTotal(_ lines: [String], _ name: String, tag: String? = nil) -> Int {
 @Suite("Health metrics over DogStatsD")
 struct HealthMetricsTests {
     private func tracer(agentURL: String, dogstatsd: String, enabled: Bool = true) throws -> DDTracer {
-        var configuration = DDTracerConfiguration(environment: [:])
-        configuration.agentURL = agentURL
-        configuration.service = "health-test"
-        configuration.env = "ci"
-        configuration.strict = true
-        configuration.flushInterval = .milliseconds(50)
-        configuration.healthMetricsEnabled = enabled
-        configuration.dogstatsdURL = dogstatsd
-        return try DDTracer(configuration: configuration)
+        try makeTestTracer(agentURL: agentURL, service: "health-test", flushInterval: .milliseconds(50)) {
+            $0.env = "ci"
+            $0.healthMetricsEnabled = enabled
+            $0.dogstatsdURL = dogstatsd
+        }
     }
 
     @Test("counters arrive as datadog.tracer.* counts with the tracer's tags", arguments: ["udp", "unix"])

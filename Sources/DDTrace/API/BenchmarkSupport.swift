@@ -10,6 +10,12 @@
 
 import CDDTraceShims
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 @_spi(Benchmarks) public enum DDBenchmarkSupport {
     /// Runs the C floor loop `iterations` times (two clock reads, a span id, two tags into a slot, one ring
     /// publish per iteration) and returns its checksum. Callers should consume the checksum so that the call
@@ -17,6 +23,30 @@ import CDDTraceShims
     @inline(never)
     public static func floorSpans(_ iterations: UInt64) -> UInt64 {
         ddtrace_floor_spans(iterations)
+    }
+
+    /// This process's resident memory in MiB (the second field of /proc/self/statm), or 0 where it cannot be
+    /// read. Reads into a stack buffer: it allocates nothing, so sampling it does not disturb what it measures.
+    public static func residentMegabytes() -> Double {
+        let fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { buffer -> Double in
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            guard count > 0 else { return 0 }
+            // "size resident shared ..." in pages.
+            var field = 0
+            var pages = 0
+            for byte in buffer[0..<count] {
+                if byte == UInt8(ascii: " ") {
+                    field += 1
+                    if field > 1 { break }
+                } else if field == 1, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") {
+                    pages = pages * 10 + Int(byte - UInt8(ascii: "0"))
+                }
+            }
+            return Double(pages) * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+        }
     }
 
     /// The spans in a whole `/v0.4/traces` (or, with `v05`, `/v0.5/traces`) request body, or nil if it is not

@@ -4,7 +4,7 @@
 
 import Foundation
 
-@testable import DDTrace
+@_spi(Benchmarks) @testable import DDTrace
 
 #if canImport(Glibc)
     import Glibc
@@ -34,11 +34,6 @@ enum ReliabilityReport {
     }
 
     /// Resident memory of this process in MiB (/proc/self/statm).
-    static func residentMB() -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let pages = text.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
-        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
-    }
 
     /// Median ns per span of `batches` batches of `perBatch` root spans with 2 tags, on the calling thread, with
     /// `pause` between batches (untimed) so that a debug-build flusher keeps up and the pool is not the subject.
