@@ -3,7 +3,7 @@
 // and on each chunk's first span the trace-level tags). One iteration encodes one payload of 1000 spans
 // (`scalingFactor: .kilo`), so wall clock per span is the figure with `--scale`; spans/s = 1e9 / that.
 // `payloadBytes` is the size of the 1000-span payload (bytes per span once scaled). Every payload is checked once, before timing,
-// with an independent msgpack reader.
+// with the stand-ins' payload checker (`DDBenchmarkSupport.countSpans`, independent of the encoder).
 
 import Benchmark
 import BenchSupport

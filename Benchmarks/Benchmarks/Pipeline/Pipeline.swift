@@ -1,6 +1,6 @@
 // The whole pipeline: application thread -> per-thread ring -> flusher -> encoder -> transport -> an agent
 // stand-in in this process (`AgentSink`, unix socket, HTTP/1.1) that reads every request and decodes every
-// payload with an independent msgpack reader, counting the spans that arrived.
+// payload with `ddtrace_mp_count_spans` (C, independent of the encoder), counting the spans that arrived.
 //
 // Workload: traces of 10 spans (a root with 3 tags, 9 children with 2 tags and a metric).
 //
