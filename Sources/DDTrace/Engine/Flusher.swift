@@ -71,8 +71,10 @@ final class Flusher: @unchecked Sendable {
     @exclusivity(unchecked) private var scratch: [SlotPointer] = []
     @exclusivity(unchecked) private var queue: [QueuedPayload] = []
     @exclusivity(unchecked) private var queuedBytes = 0
-    /// True while `sendQueued` waits for the agent with `drainWhileWaiting` installed; payloads sealed meanwhile
-    /// are appended to `queue` (which `sendQueued` walks by index), and the buffer cap is enforced afterwards.
+    /// True while `sendQueued` walks `queue` by index: payloads sealed meanwhile (by `drainWhileWaiting`, or by
+    /// the v0.5 → v0.4 downgrade) are only appended, and the buffer cap is enforced when the walk ends.
+    @exclusivity(unchecked) private var walkingQueue = false
+    /// True while a non-forced request waits for the agent: `drainWhileWaiting` may drain the rings.
     @exclusivity(unchecked) private var waitingForAgent = false
     @exclusivity(unchecked) private var statistics = FlusherStatistics()
     let sampler: TraceSampler
@@ -549,20 +551,20 @@ final class Flusher: @unchecked Sendable {
         let replacement = spareBuffers.popLast() ?? Self.makeBuffer()
         let (traces, prefix) = encoder.swapBuffer(replacement)
         let payload = QueuedPayload(buffer: traces, prefix: prefix, chunks: chunks, spans: spans, attempts: 0)
-        if waitingForAgent {
+        if walkingQueue {
             // `sendQueued` is walking the queue by index: appending is safe, dropping from the front is not. Over
             // the cap (rare: `drainWhileWaiting` stops well before it), this newest payload is the one dropped.
             if queuedBytes + payload.size > configuration.bufferCapBytes {
                 statistics.spansDroppedBufferFull += UInt64(payload.spans)
                 queuedBytes += payload.size
                 recycle(payload)
-                logOnce("buffer-full", "trace buffer is full (\(configuration.bufferCapBytes) bytes); dropping the oldest payloads")
+                logOnce("buffer-full-newest", "trace buffer is full (\(configuration.bufferCapBytes) bytes) while the agent is slow to answer; dropping the newest payload")
                 return
             }
         }
         queue.append(payload)
         queuedBytes += payload.size
-        if !waitingForAgent { enforceBufferCap() }
+        if !walkingQueue { enforceBufferCap() }
         statistics.peakBufferedBytes = max(statistics.peakBufferedBytes, UInt64(queuedBytes))
     }
 
@@ -603,7 +605,9 @@ final class Flusher: @unchecked Sendable {
     /// flush requests waiting). An explicit flush sends without draining: it reports on what was finished before it.
     private func sendQueued(force: Bool) {
         if !force && ddtrace_monotonic_ns() < retryNotBefore { return }
+        walkingQueue = true
         defer {
+            walkingQueue = false
             enforceBufferCap()
         }
         var index = 0
