@@ -43,4 +43,27 @@ struct TruncationTests {
         #expect(try agent.checkFailures(token) == "")
         tracer.shutdown()
     }
+
+    @Test(arguments: TraceAPIVersion.allCases)
+    func oversizedDefaultServiceIsTruncatedOnEverySpan(api: TraceAPIVersion) async throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken("truncation-service-\(api.rawValue)")
+        // The configuration accepts up to 100 characters; 60 two-byte characters are 120 bytes, over the agent's
+        // limit of 100 bytes. The encoder cuts the service once, when the tracer starts, at a character boundary;
+        // every span written with it still counts as a truncation.
+        let longService = "s" + String(repeating: "é", count: 59)
+        let tracer = try agent.tracer(token: token, unixSocket: true) {
+            $0.apiVersion = api.rawValue
+            $0.service = longService
+        }
+        tracer.trace("web.request") { root in tracer.startSpan("child", childOf: root).finish() }
+        #expect(await tracer.flush(timeout: .seconds(10)).succeeded)
+        let spans = try #require(try agent.traces(token).first)
+        #expect(spans.count == 2)
+        #expect(spans.allSatisfy { $0.service == "s" + String(repeating: "é", count: 49) }, "an é is not split")
+        #expect(spans.allSatisfy { $0.meta["version"] == "1.2.3" }, "still the tracer's own service")
+        #expect(tracer.counters.stringsTruncated == 2)
+        #expect(try agent.checkFailures(token) == "")
+        tracer.shutdown()
+    }
 }

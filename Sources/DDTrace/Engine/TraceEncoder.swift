@@ -70,6 +70,14 @@ enum AgentLimits {
     static let resource = 5_000
     static let tagKey = 200
     static let tagValue = 25_000
+
+    /// Where to cut `bytes` (longer than `limit`) so that the kept prefix is at most `limit` bytes and does not
+    /// split a character: back off over UTF-8 continuation bytes (0b10xxxxxx).
+    static func cut(_ bytes: UnsafePointer<UInt8>, limit: Int) -> Int {
+        var cut = limit
+        while cut > 0 && bytes[cut] & 0xc0 == 0x80 { cut -= 1 }
+        return cut
+    }
 }
 
 final class TraceEncoder {
@@ -136,12 +144,12 @@ final class TraceEncoder {
         rootMeta = constants.store(PreEncodedTag.pack(rootMetaPairs))
         rootMetaCount = UInt32(rootMetaPairs.count)
         defaultServiceName = constants.store(Array(tags.defaultService.utf8))
+        // Truncated here, once; each span written with it still counts as a truncation (`appendSpan`).
         var serviceBytes = Array(tags.defaultService.utf8)
         if serviceBytes.count > AgentLimits.service {
-            // As `truncatedText` does, but once: never split a character.
-            var cut = AgentLimits.service
-            while cut > 0 && serviceBytes[cut] & 0xc0 == 0x80 { cut -= 1 }
-            serviceBytes.removeSubrange(cut...)
+            serviceBytes.removeSubrange(serviceBytes.withUnsafeBufferPointer {
+                AgentLimits.cut($0.baseAddress!, limit: AgentLimits.service)
+            }...)
         }
         let truncatedService = String(decoding: serviceBytes, as: UTF8.self)
         defaultServiceTruncated = constants.store(serviceBytes)
@@ -283,6 +291,7 @@ final class TraceEncoder {
         let defaultServiceSpan: Bool
         if span.pointee.service.isEmpty {
             defaultServiceSpan = true
+            if _slowPath(defaultServiceTruncated.count < defaultServiceName.count) { truncations += 1 }
             if v05 {
                 text(defaultServiceTruncated.start, defaultServiceTruncated.count)
             } else {
@@ -485,9 +494,7 @@ final class TraceEncoder {
 
     @inline(never) private func truncatedText(_ bytes: UnsafePointer<UInt8>, _ count: Int, limit: Int, ellipsis: Bool) {
         truncations += 1
-        var cut = limit
-        // Back off to a UTF-8 boundary: never split a character (continuation bytes are 0b10xxxxxx).
-        while cut > 0 && bytes[cut] & 0xc0 == 0x80 { cut -= 1 }
+        let cut = AgentLimits.cut(bytes, limit: limit)
         scratchText.removeAll(keepingCapacity: true)
         scratchText.append(contentsOf: UnsafeBufferPointer(start: bytes, count: cut))
         if ellipsis { scratchText.append(contentsOf: "...".utf8) }
