@@ -150,17 +150,22 @@ uint64_t ddtrace_conn_connects(const ddtrace_conn *c) { return c ? c->connects :
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Waiting and connecting (shared by both backends) */
 
-/* Waits for `events` on fd until the deadline: 1 when ready, 0 when the deadline passed, or -errno. */
-static int wait_fd(int fd, short events, int64_t deadline) {
+/* Waits for `events` on fd until the deadline: 1 when ready, 0 when the deadline passed, or -errno. With a
+ * connection that has a wait hook (ddtrace_conn_set_wait_hook), waits one slice at a time and calls the hook
+ * between slices; `hooked` is NULL while connecting, which does not call it. */
+static int wait_fd(int fd, short events, int64_t deadline, const ddtrace_conn *hooked) {
     for (;;) {
         int64_t rem = deadline - now_ns();
         if (rem <= 0) return 0;
-        /* Round up, so we never spin on a sub-millisecond remainder. */
-        int64_t ms = (rem + 999999) / 1000000;
+        int sliced = hooked && hooked->wait_hook && rem > hooked->wait_hook_slice_ns;
+        /* Round a whole wait up to the next millisecond, so we never spin on a sub-millisecond remainder. */
+        int64_t wait_ns = sliced ? hooked->wait_hook_slice_ns : (rem + 999999) / 1000000 * 1000000;
+        struct timespec ts = {.tv_sec = wait_ns / 1000000000LL, .tv_nsec = wait_ns % 1000000000LL};
         struct pollfd p = {.fd = fd, .events = events, .revents = 0};
-        int r = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+        int r = ppoll(&p, 1, &ts, NULL);
         if (r > 0) return 1;
         if (r < 0 && errno != EINTR) return -errno;
+        if (r == 0 && sliced) hooked->wait_hook(hooked->wait_hook_context);
     }
 }
 
@@ -177,7 +182,7 @@ static int connect_one(const struct sockaddr *sa, socklen_t len, int family, int
         int e = errno;
         if (e == EINPROGRESS || e == EINTR) {
             /* An interrupted non-blocking connect keeps going in the background, like EINPROGRESS. */
-            int r = wait_fd(fd, POLLOUT, deadline);
+            int r = wait_fd(fd, POLLOUT, deadline, NULL);
             if (r <= 0) { close(fd); return r == 0 ? -ETIMEDOUT : r; }
             int err = 0;
             socklen_t elen = sizeof err;
@@ -264,23 +269,6 @@ static void advance(struct iovec **iov, int *count, size_t n) {
 /* Plain backend: MSG_DONTWAIT + poll(2). MSG_NOSIGNAL turns a peer reset into EPIPE instead of SIGPIPE,
  * without touching the process-wide signal disposition the application may rely on. */
 
-/* wait_fd for the exchange's own socket: with a wait hook (ddtrace_conn_set_wait_hook), waits one slice at a
- * time and calls the hook between slices. */
-static int wait_conn(ddtrace_conn *c, short events, int64_t deadline) {
-    if (!c->wait_hook) return wait_fd(c->fd, events, deadline);
-    for (;;) {
-        int64_t rem = deadline - now_ns();
-        if (rem <= 0) return 0;
-        int64_t slice = rem < c->wait_hook_slice_ns ? rem : c->wait_hook_slice_ns;
-        struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
-        struct pollfd p = {.fd = c->fd, .events = events, .revents = 0};
-        int r = ppoll(&p, 1, &ts, NULL);
-        if (r > 0) return 1;
-        if (r < 0 && errno != EINTR) return -errno;
-        if (r == 0) c->wait_hook(c->wait_hook_context);
-    }
-}
-
 static int plain_send(ddtrace_conn *c, struct iovec *iov, int count, int64_t deadline) {
     advance(&iov, &count, 0);
     while (count > 0) {
@@ -292,7 +280,7 @@ static int plain_send(ddtrace_conn *c, struct iovec *iov, int count, int64_t dea
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int r = wait_conn(c, POLLOUT, deadline);
+                int r = wait_fd(c->fd, POLLOUT, deadline, c);
                 if (r == 0) return -ETIMEDOUT;
                 if (r < 0) return r;
                 continue;
@@ -311,7 +299,7 @@ static long plain_recv(ddtrace_conn *c, char *buf, size_t len, int64_t deadline)
         if (n >= 0) return (long)n;
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int r = wait_conn(c, POLLIN, deadline);
+            int r = wait_fd(c->fd, POLLIN, deadline, c);
             if (r == 0) return -ETIMEDOUT;
             if (r < 0) return r;
             continue;

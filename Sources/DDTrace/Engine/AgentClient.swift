@@ -85,8 +85,9 @@ final class AgentClient {
         if let connection { ddtrace_conn_destroy(connection) }
     }
 
-    /// Called every `sliceMicroseconds` while a request waits for the agent's response (see
-    /// `ddtrace_conn_set_wait_hook`); nil removes it. It runs on the thread that sends, and must not send.
+    /// Called every `waitSliceMicroseconds` while a request waits on the agent's socket, to write or for the
+    /// answer (see `ddtrace_conn_set_wait_hook`); nil removes it. It runs on the thread that sends, and must not
+    /// send.
     var whileWaiting: (() -> Void)? {
         didSet {
             guard let connection else { return }

@@ -582,10 +582,8 @@ final class ConstantStore {
     private var allocations: [UnsafeMutableRawPointer] = []
 
     func store(_ bytes: [UInt8]) -> ConstantBytes {
-        let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, bytes.count))
-        memory.initialize(from: bytes, count: bytes.count)
-        allocations.append(UnsafeMutableRawPointer(memory))
-        return ConstantBytes(start: memory, count: bytes.count)
+        let stored: UnsafeBufferPointer<UInt8> = store(bytes)
+        return ConstantBytes(start: stored.baseAddress!, count: stored.count)
     }
 
     func store<Element>(_ elements: [Element]) -> UnsafeBufferPointer<Element> {
