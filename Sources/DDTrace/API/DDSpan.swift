@@ -100,13 +100,13 @@ public struct DDSpan: @unchecked Sendable {
     public var isRecording: Bool { openSlot != nil }
 
     /// Sets a string tag (`meta` on the wire). Setting the same key again replaces the value.
-    @inline(__always) public func setTag(_ key: String, _ value: String) {
+    @inline(__always) public func setTag(_ key: consuming String, _ value: consuming String) {
         guard let slot = openSlot else { return }
         slot.pointee.engine.setMeta(slot, key: key, value: value)
     }
 
     /// Sets a numeric tag (`metrics` on the wire). Setting the same key again replaces the value.
-    @inline(__always) public func setMetric(_ key: String, _ value: Double) {
+    @inline(__always) public func setMetric(_ key: consuming String, _ value: Double) {
         guard let slot = openSlot else { return }
         slot.pointee.engine.setMetric(slot, key: key, value: value)
     }

@@ -217,8 +217,8 @@ public final class DDTracer: Sendable {
     ///   - startTime: an explicit start, in nanoseconds since the Unix epoch (default: now).
     ///   - ignoreActive: start a new trace even if a span is active (when `childOf` is nil).
     public func startSpan(
-        _ name: String, childOf parent: DDTraceContext? = nil, service: String? = nil, resource: String? = nil,
-        spanType: String? = nil, tags: [String: String] = [:], startTime: Int64? = nil, ignoreActive: Bool = false
+        _ name: consuming String, childOf parent: DDTraceContext? = nil, service: consuming String? = nil,
+        resource: consuming String? = nil, spanType: consuming String? = nil, tags: [String: String] = [:], startTime: Int64? = nil, ignoreActive: Bool = false
     ) -> DDSpan {
         let link: ParentLink?
         if let parent {
@@ -237,8 +237,8 @@ public final class DDTracer: Sendable {
 
     /// Starts a child of `parent` without activating it.
     public func startSpan(
-        _ name: String, childOf parent: DDSpan, service: String? = nil, resource: String? = nil,
-        spanType: String? = nil
+        _ name: consuming String, childOf parent: DDSpan, service: consuming String? = nil,
+        resource: consuming String? = nil, spanType: consuming String? = nil
     ) -> DDSpan {
         engine.pointer.startSpan(
             name: name, service: service, resource: resource, type: spanType, parent: parent.parentLink,

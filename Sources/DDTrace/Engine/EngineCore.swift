@@ -83,8 +83,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     /// Starts a span. Never fails: without a slot the returned span has ids but records nothing.
     @inline(__always)
     func startSpan(
-        name: String, service: String?, resource: String?, type: String?, parent: ParentLink?,
-        startWallClockNanoseconds: Int64?
+        name: consuming String, service: consuming String?, resource: consuming String?, type: consuming String?,
+        parent: ParentLink?, startWallClockNanoseconds: Int64?
     ) -> DDSpan {
         let state = threadState
         let now = ddtrace_monotonic_ns()
@@ -277,7 +277,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     // first (O(1) for native strings), so distinct keys cost a length comparison each and the encoder never has
     // to de-duplicate.
 
-    @inline(__always) func setMeta(_ slot: SlotPointer, key: String, value: String) {
+    @inline(__always) func setMeta(_ slot: SlotPointer, key: consuming String, value: consuming String) {
         let count = Int(slot.pointee.metaCount)
         let entries = slot.metaEntries
         let length = key.utf8.count
@@ -295,7 +295,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         }
     }
 
-    @inline(__always) func setMetric(_ slot: SlotPointer, key: String, value: Double) {
+    @inline(__always) func setMetric(_ slot: SlotPointer, key: consuming String, value: Double) {
         let count = Int(slot.pointee.metricCount)
         let entries = slot.metricEntries
         let length = key.utf8.count

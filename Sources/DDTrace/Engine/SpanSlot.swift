@@ -226,7 +226,8 @@ enum SpanSlot {
     /// value (a fresh slot from `initializeHeader` holds empty strings, which own nothing, so overwriting them
     /// leaks nothing).
     @inline(__always) static func initializeStrings(
-        _ slot: SlotPointer, name: String, service: String, resource: String, type: String
+        _ slot: SlotPointer, name: consuming String, service: consuming String, resource: consuming String,
+        type: consuming String
     ) {
         slot.pointer(to: \.name).unsafelyUnwrapped.initialize(to: name)
         slot.pointer(to: \.service).unsafelyUnwrapped.initialize(to: service)
@@ -238,24 +239,26 @@ enum SpanSlot {
     /// resource and type are left deinitialized (see `initializeStrings`). Returns the overflow chain, which the
     /// caller releases too. Called by the flusher only.
     static func clear(_ slot: SlotPointer) -> SlotPointer? {
-        // Moving each entry out destroys it with concrete (inlined) releases; `deinitialize(count:)` would go
-        // through the generic swift_arrayDestroy.
+        // Each string is destroyed through `StringStorage.destroy`: most span strings are literals or small, own
+        // no storage, and their release was a runtime call each (~24 instructions, 9 per reference span).
+        let checked = StringStorage.canSkipUnowned
         for index in 0..<Int(min(slot.pointee.metaCount, UInt16(metaCapacity))) {
-            _ = (slot.metaEntries + index).move()
+            let entry = slot.metaEntries + index
+            StringStorage.destroy(entry.pointer(to: \.key).unsafelyUnwrapped, checked: checked)
+            StringStorage.destroy(entry.pointer(to: \.value).unsafelyUnwrapped, checked: checked)
         }
         for index in 0..<Int(min(slot.pointee.metricCount, UInt16(metricCapacity))) {
-            _ = (slot.metricEntries + index).move()
+            // A MetricEntry's only non-trivial field is its key.
+            StringStorage.destroy((slot.metricEntries + index).pointer(to: \.key).unsafelyUnwrapped, checked: checked)
         }
         let overflow = slot.pointee.overflow
         slot.pointee.overflow = nil
         slot.pointee.metaCount = 0
         slot.pointee.metricCount = 0
-        // `move()` for the same reason as the entries above: `deinitialize` went through String's value witness
-        // (an outlined copy and a generic destroy, ~100 instructions per span).
-        _ = slot.pointer(to: \.name).unsafelyUnwrapped.move()
-        _ = slot.pointer(to: \.service).unsafelyUnwrapped.move()
-        _ = slot.pointer(to: \.resource).unsafelyUnwrapped.move()
-        _ = slot.pointer(to: \.type).unsafelyUnwrapped.move()
+        StringStorage.destroy(slot.pointer(to: \.name).unsafelyUnwrapped, checked: checked)
+        StringStorage.destroy(slot.pointer(to: \.service).unsafelyUnwrapped, checked: checked)
+        StringStorage.destroy(slot.pointer(to: \.resource).unsafelyUnwrapped, checked: checked)
+        StringStorage.destroy(slot.pointer(to: \.type).unsafelyUnwrapped, checked: checked)
         if !slot.pointee.origin.isEmpty { slot.pointee.origin = "" }
         if slot.pointee.propagatedTags != nil { slot.pointee.propagatedTags = nil }
         // `state` and `parentSlot` are deliberately left as they are (the next `startSpan` sets both). A span
@@ -268,5 +271,39 @@ enum SpanSlot {
         slot.pointee.chunkTail = nil
         slot.pointee.chunkNext = nil
         return overflow
+    }
+}
+
+/// Destroys `String`s in place without a runtime call for the ones that own no storage.
+///
+/// Span names, keys and most values are string literals (immortal: the runtime never reference-counts them) or
+/// small strings (up to 15 UTF-8 bytes, stored in the value itself). Releasing either is a no-op that still costs
+/// two runtime calls (`swift_bridgeObjectRelease`, `swift_release`). The standard library marks both forms with
+/// bit 63 of the string's second word ("isImmortal: should the Swift runtime skip ARC", StringObject.swift), so
+/// such a string can simply be forgotten. The layout is checked once against known strings (`canSkipUnowned`); if
+/// the running standard library disagrees, every string goes through the ordinary `move()`.
+enum StringStorage {
+    static let canSkipUnowned: Bool = {
+        #if arch(x86_64) || arch(arm64)
+            guard MemoryLayout<String>.size == 16 else { return false }
+            let literal = "a literal longer than fifteen bytes"
+            let small = "small"
+            let owned = String(repeating: "owned storage ", count: 8)
+            return ownsNoStorage(literal) && ownsNoStorage(small) && !ownsNoStorage(owned)
+        #else
+            return false
+        #endif
+    }()
+
+    /// Bit 63 of the string's object word (the stdlib's `isImmortal`).
+    @inline(__always) static func ownsNoStorage(_ string: String) -> Bool {
+        withUnsafeBytes(of: string) { $0.load(fromByteOffset: 8, as: UInt64.self) } >> 63 == 1
+    }
+
+    /// Ends the lifetime of the string at `string`, leaving the memory uninitialized. `checked` is
+    /// `canSkipUnowned`, read once by the caller for a batch of strings.
+    @inline(__always) static func destroy(_ string: UnsafeMutablePointer<String>, checked: Bool) {
+        if checked && UnsafeRawPointer(string).load(fromByteOffset: 8, as: UInt64.self) >> 63 == 1 { return }
+        _ = string.move()
     }
 }

@@ -325,11 +325,19 @@ final class TraceEncoder {
             key("type"); string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type)
             key("meta")
         }
-        appendMeta(
-            span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin,
-            extras: extras?.meta[span])
-        if !v05 { key("metrics") }
-        appendMetrics(span, decoration: decoration, extras: extras?.metrics[span])
+        // Only filtered chunks have extras; the branches keep the common case free of the (nil) optional
+        // arrays' release calls.
+        if let extras {
+            appendMeta(
+                span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin,
+                extras: extras.meta[span])
+            if !v05 { key("metrics") }
+            appendMetrics(span, decoration: decoration, extras: extras.metrics[span])
+        } else {
+            appendMeta(span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin, extras: nil)
+            if !v05 { key("metrics") }
+            appendMetrics(span, decoration: decoration, extras: nil)
+        }
         if v05 { string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type) }
     }
 
@@ -357,15 +365,19 @@ final class TraceEncoder {
             count += UInt32(current.pointee.metaCount)
             carrier = current.pointee.overflow
         }
-        for (extraKey, extraValue) in extras ?? [] {
-            var extraKey = extraKey
-            extraKey.withUTF8 { key in
-                if key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0 {
-                    overridden |= overriddenProcessTags(key)
+        // `if let`, not `extras ?? []`: iterating the empty array retained and released it on every span.
+        if let extras {
+            for (extraKey, extraValue) in extras {
+                var extraKey = extraKey
+                extraKey.withUTF8 { key in
+                    if key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0 {
+                        overridden |= overriddenProcessTags(key)
+                    }
                 }
+                packString(extraKey, tagLimit: AgentLimits.tagKey)
+                packString(extraValue, tagLimit: AgentLimits.tagValue)
+                count += 1
             }
-            packString(extraKey, tagLimit: AgentLimits.tagKey); packString(extraValue, tagLimit: AgentLimits.tagValue)
-            count += 1
         }
         // Process-wide tags, unless the span set the same key itself.
         for index in processMeta.indices where overridden & (1 << UInt64(min(index, 62))) == 0
@@ -417,8 +429,10 @@ final class TraceEncoder {
             count += UInt32(current.pointee.metricCount)
             carrier = current.pointee.overflow
         }
-        for (extraKey, extraValue) in extras ?? [] {
-            packString(extraKey, tagLimit: AgentLimits.tagKey); ddtrace_mp_double(buffer, extraValue); count += 1
+        if let extras {
+            for (extraKey, extraValue) in extras {
+                packString(extraKey, tagLimit: AgentLimits.tagKey); ddtrace_mp_double(buffer, extraValue); count += 1
+            }
         }
         if let decoration {
             key("_sampling_priority_v1"); ddtrace_mp_double(buffer, Double(decoration.samplingPriority)); count += 1
