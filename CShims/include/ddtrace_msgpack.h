@@ -102,6 +102,21 @@ static inline __attribute__((always_inline)) int ddtrace_mp_string(ddtrace_mpbuf
     return ddtrace_mp_str_body(b, bytes, len);
 }
 
+/* A Swift small string: up to 15 UTF-8 bytes stored in the 16-byte `String` value itself (the last byte holds
+ * its flags and length; see StringLayout.swift). Header plus one fixed 16-byte copy of the whole value, no
+ * length-dependent branches; the bytes after the body are scratch, overwritten by the next token (the buffer
+ * keeps more than 32 bytes of room, so they stay inside it). */
+static inline __attribute__((always_inline)) int ddtrace_mp_small_string(ddtrace_mpbuf *b, const void *value16, size_t len) {
+    if (__builtin_expect(b->capacity - b->size > 32, 1)) {
+        char *p = b->data + b->size;
+        p[0] = (char)(0xa0 | len);
+        memcpy(p + 1, value16, 16);
+        b->size += len + 1;
+        return 0;
+    }
+    return ddtrace_mp_string(b, value16, len);
+}
+
 /* Pre-encoded bytes (for example a constant key with its fixstr header already in front). */
 static inline __attribute__((always_inline)) int ddtrace_mp_raw(ddtrace_mpbuf *b, const void *bytes, size_t len) {
     if (__builtin_expect(len <= 32 && b->capacity - b->size >= 32, 1)) {

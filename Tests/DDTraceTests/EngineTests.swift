@@ -124,39 +124,4 @@ struct EngineTests {
         for _ in 0..<100_000 where Sampling.keeps(traceIdLow: generator.next(), rate: 0.25) { kept += 1 }
         #expect(abs(Double(kept) / 100_000 - 0.25) < 0.01)
     }
-
-    @Test("slot strings that own no storage (literals, small strings) are told apart from owned ones")
-    func stringStorageKinds() {
-        #expect(StringStorage.canSkipUnowned)
-        #expect(StringStorage.ownsNoStorage("a literal longer than fifteen bytes is immortal"))
-        #expect(StringStorage.ownsNoStorage(String(12_345)))
-        #expect(StringStorage.ownsNoStorage(""))
-        let owned = String(repeating: "owned storage ", count: 10)
-        #expect(!StringStorage.ownsNoStorage(owned))
-        #expect(!StringStorage.ownsNoStorage(String(owned.dropFirst(3))))
-    }
-
-    @Test("destroying a slot string releases owned storage and leaves no reference behind")
-    func stringStorageDestroyReleases() {
-        var original = String(repeating: "x", count: 100)
-        original.reserveCapacity(512)
-        let stored = UnsafeMutablePointer<String>.allocate(capacity: 1)
-        defer { stored.deallocate() }
-        stored.initialize(to: original)  // shares the storage: two references
-        StringStorage.destroy(stored, checked: StringStorage.canSkipUnowned)
-        // With the stored copy released, `original` is the storage's only reference again and grows in place;
-        // had the release been skipped, appending would copy the storage (copy on write) to a new address.
-        let before = original.withUTF8 { UInt(bitPattern: $0.baseAddress) }
-        original.append("y")
-        let after = original.withUTF8 { UInt(bitPattern: $0.baseAddress) }
-        #expect(before == after)
-        #expect(original.utf8.count == 101)
-
-        let literal = UnsafeMutablePointer<String>.allocate(capacity: 2)
-        defer { literal.deallocate() }
-        literal.initialize(to: "a literal longer than fifteen bytes is immortal")
-        (literal + 1).initialize(to: "small")
-        StringStorage.destroy(literal, checked: StringStorage.canSkipUnowned)
-        StringStorage.destroy(literal + 1, checked: StringStorage.canSkipUnowned)
-    }
 }

@@ -274,36 +274,3 @@ enum SpanSlot {
     }
 }
 
-/// Destroys `String`s in place without a runtime call for the ones that own no storage.
-///
-/// Span names, keys and most values are string literals (immortal: the runtime never reference-counts them) or
-/// small strings (up to 15 UTF-8 bytes, stored in the value itself). Releasing either is a no-op that still costs
-/// two runtime calls (`swift_bridgeObjectRelease`, `swift_release`). The standard library marks both forms with
-/// bit 63 of the string's second word ("isImmortal: should the Swift runtime skip ARC", StringObject.swift), so
-/// such a string can simply be forgotten. The layout is checked once against known strings (`canSkipUnowned`); if
-/// the running standard library disagrees, every string goes through the ordinary `move()`.
-enum StringStorage {
-    static let canSkipUnowned: Bool = {
-        #if arch(x86_64) || arch(arm64)
-            guard MemoryLayout<String>.size == 16 else { return false }
-            let literal = "a literal longer than fifteen bytes"
-            let small = "small"
-            let owned = String(repeating: "owned storage ", count: 8)
-            return ownsNoStorage(literal) && ownsNoStorage(small) && !ownsNoStorage(owned)
-        #else
-            return false
-        #endif
-    }()
-
-    /// Bit 63 of the string's object word (the stdlib's `isImmortal`).
-    @inline(__always) static func ownsNoStorage(_ string: String) -> Bool {
-        withUnsafeBytes(of: string) { $0.load(fromByteOffset: 8, as: UInt64.self) } >> 63 == 1
-    }
-
-    /// Ends the lifetime of the string at `string`, leaving the memory uninitialized. `checked` is
-    /// `canSkipUnowned`, read once by the caller for a batch of strings.
-    @inline(__always) static func destroy(_ string: UnsafeMutablePointer<String>, checked: Bool) {
-        if checked && UnsafeRawPointer(string).load(fromByteOffset: 8, as: UInt64.self) >> 63 == 1 { return }
-        _ = string.move()
-    }
-}

@@ -86,7 +86,11 @@ final class TraceEncoder {
     @exclusivity(unchecked) private(set) var buffer: UnsafeMutablePointer<ddtrace_mpbuf>
     /// The v0.5 string table (allocated on first use).
     @exclusivity(unchecked) private var strings: UnsafeMutablePointer<ddtrace_strtab>?
-    @exclusivity(unchecked) private(set) var format: TraceAPIVersion
+    @exclusivity(unchecked) private(set) var format: TraceAPIVersion {
+        didSet { smallStringsInPlace = format == .v04 && SmallString.layoutVerified }
+    }
+    /// v0.4 writes small strings straight from the `String` value (`SmallString`); v0.5 interns every string.
+    @exclusivity(unchecked) private var smallStringsInPlace: Bool
     /// Strings truncated to the agent's limits since the encoder was created.
     @exclusivity(unchecked) private(set) var truncations: UInt64 = 0
     @exclusivity(unchecked) private var scratchText: [UInt8] = []
@@ -124,6 +128,7 @@ final class TraceEncoder {
 
     init(tags: EncoderTags, initialCapacity: Int, format: TraceAPIVersion = .v04) {
         self.format = format
+        smallStringsInPlace = format == .v04 && SmallString.layoutVerified
         let constants = self.constants
         func tag(_ key: String, _ value: String) -> PreEncodedTag {
             PreEncodedTag(
@@ -354,11 +359,14 @@ final class TraceEncoder {
         while let current = carrier {
             let entries = current.metaEntries
             for index in 0..<Int(min(current.pointee.metaCount, UInt16(SpanSlot.metaCapacity))) {
-                UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self).pointee.withUTF8 { key in
-                    if _slowPath(key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0) {
-                        overridden |= overriddenProcessTags(key)
-                    }
-                    text(key.baseAddress, key.count, tagLimit: AgentLimits.tagKey)
+                let key = (entries + index).pointer(to: \.key).unsafelyUnwrapped
+                // A small key of a length no process-wide key has (the common case): written in place.
+                if smallStringsInPlace, let length = SmallString.length(at: key),
+                    overridableKeyLengths & (1 << UInt64(length)) == 0
+                {
+                    ddtrace_mp_small_string(buffer, key, length)
+                } else {
+                    metaKey(key, overridden: &overridden)
                 }
                 string((entries + index).pointer(to: \.value).unsafelyUnwrapped, tagLimit: AgentLimits.tagValue)
             }
@@ -464,6 +472,16 @@ final class TraceEncoder {
         return SlotTags.findMeta(span, wanted) != nil || (extras?.contains { $0.key == wanted } ?? false)
     }
 
+    /// Writes a span's meta key, noting in `overridden` the process-wide tags it replaces.
+    @inline(__always) private func metaKey(_ key: UnsafeMutablePointer<String>, overridden: inout UInt64) {
+        key.pointee.withUTF8 { key in
+            if _slowPath(key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0) {
+                overridden |= overriddenProcessTags(key)
+            }
+            text(key.baseAddress, key.count, tagLimit: AgentLimits.tagKey)
+        }
+    }
+
     /// The `overridden` bits (see `appendMeta`) of the process-wide tags whose key is `key`. Only called for keys
     /// whose length matches one of them.
     @inline(never) private func overriddenProcessTags(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
@@ -518,6 +536,11 @@ final class TraceEncoder {
     /// Writes a string stored in a slot, in place: `withUTF8` on the stored value reads its bytes without a copy
     /// or a retain (the flusher owns the slot at this point).
     @inline(__always) private func string(_ value: UnsafeMutablePointer<String>, limit: Int = .max, tagLimit: Int = .max) {
+        // A small string (at most 15 bytes: under every limit) is copied straight from the value.
+        if smallStringsInPlace, let length = SmallString.length(at: value) {
+            ddtrace_mp_small_string(buffer, value, length)
+            return
+        }
         value.pointee.withUTF8 { bytes in text(bytes.baseAddress, bytes.count, limit: limit, tagLimit: tagLimit) }
     }
 
