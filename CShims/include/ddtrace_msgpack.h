@@ -136,13 +136,13 @@ static inline __attribute__((always_inline)) void ddtrace_mp_put_be64(char *p, u
     memcpy(p + 1, &be, 8);
 }
 
-static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers(
+static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_ex(
     ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
-    int32_t error) {
+    int32_t error, int with_type_key) {
     /* Each key with its fixstr header (0xa0 | length); split literals stop the hex escape at the header byte. */
     static const char k_trace[] = "\xa8" "trace_id", k_span[] = "\xa7" "span_id", k_parent[] = "\xa9" "parent_id",
                       k_start[] = "\xa5" "start", k_duration[] = "\xa8" "duration", k_error[] = "\xa5" "error";
-    enum { total = 9 + 9 + 8 + 9 + 10 + 9 + 6 + 9 + 9 + 9 + 6 + 5 };
+    enum { total = 9 + 9 + 8 + 9 + 10 + 9 + 6 + 9 + 9 + 9 + 6 + 5 + 5 };  /* + the optional "type" key */
     if (b->capacity - b->size < total && ddtrace_mpbuf_reserve(b, total) != 0) return -1;
     char *p = b->data + b->size;
     memcpy(p, k_trace, 9); ddtrace_mp_put_be64(p + 9, 0xcf, trace_id); p += 18;
@@ -153,8 +153,44 @@ static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers(
     memcpy(p, k_error, 6); p[6] = (char)0xd2;
     uint32_t be = __builtin_bswap32((uint32_t)error);
     memcpy(p + 7, &be, 4); p += 11;
+    if (with_type_key) { memcpy(p, "\xa4" "type", 5); p += 5; }
     b->size = (size_t)(p - b->data);
     return 0;
+}
+
+static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers(
+    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
+    int32_t error) {
+    return ddtrace_mp_span_numbers_ex(b, trace_id, span_id, parent_id, start, duration, error, 0);
+}
+
+/* The numbers, then the key of the `type` string that follows them in the encoder's v0.4 span map. */
+static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_and_type_key(
+    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
+    int32_t error) {
+    return ddtrace_mp_span_numbers_ex(b, trace_id, span_id, parent_id, start, duration, error, 1);
+}
+
+/* The other constant runs of the encoder's v0.4 span map, one copy each: the 12-entry map header with the first
+ * key, and the `meta` and `metrics` keys with the 5-byte map32 header that follows each (count patched later,
+ * ddtrace_mpbuf_patch_u32_header). The two return the header's offset. */
+static inline __attribute__((always_inline)) int ddtrace_mp_v04_span_head(ddtrace_mpbuf *b) {
+    static const char head[] = "\x8c\xa7" "service";
+    return ddtrace_mp_raw(b, head, 9);
+}
+
+static inline __attribute__((always_inline)) size_t ddtrace_mp_v04_meta_head(ddtrace_mpbuf *b) {
+    static const char head[] = "\xa4" "meta" "\xdf\0\0\0\0";
+    size_t header = b->size + 5;
+    ddtrace_mp_raw(b, head, 10);
+    return header;
+}
+
+static inline __attribute__((always_inline)) size_t ddtrace_mp_v04_metrics_head(ddtrace_mpbuf *b) {
+    static const char head[] = "\xa7" "metrics" "\xdf\0\0\0\0";
+    size_t header = b->size + 8;
+    ddtrace_mp_raw(b, head, 13);
+    return header;
 }
 
 /* ---- /v0.5/traces ----------------------------------------------------------------------------------------

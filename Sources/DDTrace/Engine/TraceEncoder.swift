@@ -111,7 +111,8 @@ final class TraceEncoder {
     private let processId: Double
     /// The default service (full, for comparisons; and as a msgpack string, truncated, for writing).
     private let defaultServiceName: ConstantBytes
-    private let defaultServiceEncoded: ConstantBytes
+    /// v0.4: the default service as a msgpack string, followed by the next key ("name"): one copy for both.
+    private let defaultServiceAndNameKey: ConstantBytes
     private let defaultServiceTruncated: ConstantBytes
 
     private let rootMetaPairs: [(String, String)]
@@ -158,7 +159,7 @@ final class TraceEncoder {
         }
         let truncatedService = String(decoding: serviceBytes, as: UTF8.self)
         defaultServiceTruncated = constants.store(serviceBytes)
-        defaultServiceEncoded = constants.store(Array(PreEncodedTag.pack([(truncatedService, "")]).dropLast()))
+        defaultServiceAndNameKey = constants.store(Array(PreEncodedTag.pack([(truncatedService, "name")])))
         processIdMetric = constants.store(PreEncodedTag.pack(key: "process_id", double: tags.processId))
         processId = tags.processId
         buffer = .allocate(capacity: 1)
@@ -290,7 +291,7 @@ final class TraceEncoder {
         let v05 = format == .v05
         // v0.4: a map of 12 keys. v0.5: an array of 12 in the fixed order service, name, resource, the six
         // numbers, meta, metrics, type.
-        if v05 { ddtrace_mp_array(buffer, 12) } else { ddtrace_mp_map(buffer, 12); key("service") }
+        if v05 { ddtrace_mp_array(buffer, 12) } else { ddtrace_mp_v04_span_head(buffer) }
         // Whether the span belongs to the default service (it then gets the `version` tag), found while its
         // service is written rather than by a string comparison later.
         let defaultServiceSpan: Bool
@@ -300,15 +301,15 @@ final class TraceEncoder {
             if v05 {
                 text(defaultServiceTruncated.start, defaultServiceTruncated.count)
             } else {
-                raw(defaultServiceEncoded)
+                raw(defaultServiceAndNameKey)
             }
         } else {
             defaultServiceSpan = span.pointer(to: \.service).unsafelyUnwrapped.pointee.withUTF8 { service in
                 text(service.baseAddress, service.count, limit: AgentLimits.service)
                 return defaultServiceName.equals(service)
             }
+            if !v05 { key("name") }
         }
-        if !v05 { key("name") }
         string(span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.name)
         if !v05 { key("resource") }
         if span.pointee.resource.isEmpty {
@@ -324,33 +325,37 @@ final class TraceEncoder {
                 buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
                 span.pointee.error)
         } else {
-            ddtrace_mp_span_numbers(
+            ddtrace_mp_span_numbers_and_type_key(
                 buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
                 span.pointee.error)
-            key("type"); string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type)
-            key("meta")
+            string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type)
         }
         // Only filtered chunks have extras; the branches keep the common case free of the (nil) optional
         // arrays' release calls.
         if let extras {
             appendMeta(
-                span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin,
+                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_meta_head(buffer),
+                defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin,
                 extras: extras.meta[span])
-            if !v05 { key("metrics") }
-            appendMetrics(span, decoration: decoration, extras: extras.metrics[span])
+            appendMetrics(
+                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_metrics_head(buffer), decoration: decoration,
+                extras: extras.metrics[span])
         } else {
-            appendMeta(span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin, extras: nil)
-            if !v05 { key("metrics") }
-            appendMetrics(span, decoration: decoration, extras: nil)
+            appendMeta(
+                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_meta_head(buffer),
+                defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin, extras: nil)
+            appendMetrics(
+                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_metrics_head(buffer), decoration: decoration,
+                extras: nil)
         }
         if v05 { string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type) }
     }
 
+    /// The meta map, whose 5-byte header the caller wrote at `header` (its count is patched here).
     private func appendMeta(
-        _ span: SlotPointer, defaultServiceSpan: Bool, decoration: ChunkDecoration?,
+        _ span: SlotPointer, header: Int, defaultServiceSpan: Bool, decoration: ChunkDecoration?,
         origin: UnsafeBufferPointer<UInt8>, extras: [(key: String, value: String)]?
     ) {
-        let header = beginHeader(0xdf)
         var count: UInt32 = 0
         // Which process-wide tags the span set itself (bit i: `processMeta[i]`; bit 63: `version`), noted while
         // its keys are written, so that no tag is written twice and the span's own value wins.
@@ -422,10 +427,10 @@ final class TraceEncoder {
         ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
     }
 
+    /// The metrics map, whose 5-byte header the caller wrote at `header` (its count is patched here).
     private func appendMetrics(
-        _ span: SlotPointer, decoration: ChunkDecoration?, extras: [(key: String, value: Double)]?
+        _ span: SlotPointer, header: Int, decoration: ChunkDecoration?, extras: [(key: String, value: Double)]?
     ) {
-        let header = beginHeader(0xdf)
         var count: UInt32 = 0
         var carrier: SlotPointer? = span
         while let current = carrier {
