@@ -102,21 +102,6 @@ static inline __attribute__((always_inline)) int ddtrace_mp_string(ddtrace_mpbuf
     return ddtrace_mp_str_body(b, bytes, len);
 }
 
-/* A Swift small string: up to 15 UTF-8 bytes stored in the 16-byte `String` value itself (the last byte holds
- * its flags and length; see StringLayout.swift). Header plus one fixed 16-byte copy of the whole value, no
- * length-dependent branches; the bytes after the body are scratch, overwritten by the next token (the buffer
- * keeps more than 32 bytes of room, so they stay inside it). */
-static inline __attribute__((always_inline)) int ddtrace_mp_small_string(ddtrace_mpbuf *b, const void *value16, size_t len) {
-    if (__builtin_expect(b->capacity - b->size > 32, 1)) {
-        char *p = b->data + b->size;
-        p[0] = (char)(0xa0 | len);
-        memcpy(p + 1, value16, 16);
-        b->size += len + 1;
-        return 0;
-    }
-    return ddtrace_mp_string(b, value16, len);
-}
-
 /* Pre-encoded bytes (for example a constant key with its fixstr header already in front). */
 static inline __attribute__((always_inline)) int ddtrace_mp_raw(ddtrace_mpbuf *b, const void *bytes, size_t len) {
     if (__builtin_expect(len <= 32 && b->capacity - b->size >= 32, 1)) {
@@ -127,24 +112,109 @@ static inline __attribute__((always_inline)) int ddtrace_mp_raw(ddtrace_mpbuf *b
     return ddtrace_mpbuf_append(b, (const char *)bytes, len);
 }
 
-/* The six numeric fields of a v0.4 span, keys included, written after one capacity check: trace_id, span_id and
- * parent_id as uint64 (0xcf), start and duration as int64 (0xd3), error as int32 (0xd2). Fixed widths are valid
- * msgpack and what the agent's decoder reads fastest; the whole block is 98 bytes. */
+/* A marker byte and a big-endian 64-bit value. */
 static inline __attribute__((always_inline)) void ddtrace_mp_put_be64(char *p, unsigned char marker, uint64_t v) {
     p[0] = (char)marker;
     uint64_t be = __builtin_bswap64(v);
     memcpy(p + 1, &be, 8);
 }
 
-static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_ex(
-    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
+/* ---- Cursor writers ------------------------------------------------------------------------------------------
+ * The encoder writes a chunk through a cursor (TraceEncoder.Cursor) that keeps the write position and the end of
+ * the buffer in locals. Writing through `ddtrace_mpbuf *` reloads size, capacity and data after every token (a
+ * char store may alias them), which chains each token's address to the previous token's store; with the cursor in
+ * registers the tokens of a span are independent (docs/PERFORMANCE.md, "Encoder"). Each writer puts one token at
+ * `p`, for which the caller has made room, and returns the new position. */
+
+static inline __attribute__((always_inline)) char *ddtrace_put_raw(char *p, const void *bytes, size_t len) {
+    if (__builtin_expect(len <= 32, 1)) ddtrace_copy_short(p, bytes, len);
+    else memcpy(p, bytes, len);
+    return p + len;
+}
+
+/* A string header and body: room for len + 5. */
+static inline __attribute__((always_inline)) char *ddtrace_put_str(char *p, const void *bytes, size_t len) {
+    if (__builtin_expect(len < 32, 1)) {
+        *p++ = (char)(0xa0 | len);
+    } else if (len < 256) {
+        p[0] = (char)0xd9; p[1] = (char)len; p += 2;
+    } else if (len < 65536) {
+        p[0] = (char)0xda; p[1] = (char)(len >> 8); p[2] = (char)len; p += 3;
+    } else {
+        uint32_t be = __builtin_bswap32((uint32_t)len);
+        p[0] = (char)0xdb; memcpy(p + 1, &be, 4); p += 5;
+    }
+    return ddtrace_put_raw(p, bytes, len);
+}
+
+/* A Swift small string: up to 15 UTF-8 bytes stored in the 16-byte `String` value itself (the last byte holds its
+ * flags and length; see StringLayout.swift). Header plus one fixed 16-byte copy of the whole value, no
+ * length-dependent branches; the bytes after the body are scratch that the next token overwrites (hence room for
+ * 17, not len + 1). */
+static inline __attribute__((always_inline)) char *ddtrace_put_small_string(char *p, const void *value16, size_t len) {
+    p[0] = (char)(0xa0 | len);
+    memcpy(p + 1, value16, 16);
+    return p + 1 + len;
+}
+
+/* float64: room for 9. */
+static inline __attribute__((always_inline)) char *ddtrace_put_double(char *p, double value) {
+    uint64_t bits;
+    memcpy(&bits, &value, 8);
+    ddtrace_mp_put_be64(p, 0xcb, bits);
+    return p + 9;
+}
+
+/* An unsigned integer in its smallest form, as msgpack_pack_uint32 writes it (v0.5 string indexes): room for 5. */
+static inline __attribute__((always_inline)) char *ddtrace_put_uint32(char *p, uint32_t value) {
+    if (value < 128) { p[0] = (char)value; return p + 1; }
+    if (value < 256) { p[0] = (char)0xcc; p[1] = (char)value; return p + 2; }
+    if (value < 65536) { p[0] = (char)0xcd; p[1] = (char)(value >> 8); p[2] = (char)value; return p + 3; }
+    uint32_t be = __builtin_bswap32(value);
+    p[0] = (char)0xce; memcpy(p + 1, &be, 4);
+    return p + 5;
+}
+
+/* An array header in its smallest form (fixarray, array16 or array32): room for 5. */
+static inline __attribute__((always_inline)) char *ddtrace_put_array_header(char *p, uint32_t count) {
+    if (count < 16) { p[0] = (char)(0x90 | count); return p + 1; }
+    if (count < 65536) { p[0] = (char)0xdc; p[1] = (char)(count >> 8); p[2] = (char)count; return p + 3; }
+    uint32_t be = __builtin_bswap32(count);
+    p[0] = (char)0xdd; memcpy(p + 1, &be, 4);
+    return p + 5;
+}
+
+/* A map32 (0xdf) or array32 (0xdd) header with a count of 0, patched later: room for 5. */
+static inline __attribute__((always_inline)) char *ddtrace_put_header32(char *p, unsigned char marker) {
+    p[0] = (char)marker; p[1] = p[2] = p[3] = p[4] = 0;
+    return p + 5;
+}
+
+/* The six numeric fields of a v0.5 span (array elements 3-8, no keys), fixed widths as in v0.4: room for 50. */
+static inline __attribute__((always_inline)) char *ddtrace_put_span_numbers_v05(
+    char *p, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
+    int32_t error) {
+    ddtrace_mp_put_be64(p, 0xcf, trace_id);
+    ddtrace_mp_put_be64(p + 9, 0xcf, span_id);
+    ddtrace_mp_put_be64(p + 18, 0xcf, parent_id);
+    ddtrace_mp_put_be64(p + 27, 0xd3, (uint64_t)start);
+    ddtrace_mp_put_be64(p + 36, 0xd3, (uint64_t)duration);
+    p[45] = (char)0xd2;
+    uint32_t be = __builtin_bswap32((uint32_t)error);
+    memcpy(p + 46, &be, 4);
+    return p + 50;
+}
+
+/* The six numeric fields of a v0.4 span, keys included: trace_id, span_id and parent_id as uint64 (0xcf), start
+ * and duration as int64 (0xd3), error as int32 (0xd2). Fixed widths are valid msgpack and what the agent's
+ * decoder reads fastest; the block is 98 bytes, followed (with_type_key) by the key of the `type` string that
+ * comes next in the encoder's span map: room for 98 (+ 5). */
+static inline __attribute__((always_inline)) char *ddtrace_put_span_numbers(
+    char *p, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
     int32_t error, int with_type_key) {
     /* Each key with its fixstr header (0xa0 | length); split literals stop the hex escape at the header byte. */
     static const char k_trace[] = "\xa8" "trace_id", k_span[] = "\xa7" "span_id", k_parent[] = "\xa9" "parent_id",
                       k_start[] = "\xa5" "start", k_duration[] = "\xa8" "duration", k_error[] = "\xa5" "error";
-    enum { total = 9 + 9 + 8 + 9 + 10 + 9 + 6 + 9 + 9 + 9 + 6 + 5 + 5 };  /* + the optional "type" key */
-    if (b->capacity - b->size < total && ddtrace_mpbuf_reserve(b, total) != 0) return -1;
-    char *p = b->data + b->size;
     memcpy(p, k_trace, 9); ddtrace_mp_put_be64(p + 9, 0xcf, trace_id); p += 18;
     memcpy(p, k_span, 8); ddtrace_mp_put_be64(p + 8, 0xcf, span_id); p += 17;
     memcpy(p, k_parent, 10); ddtrace_mp_put_be64(p + 10, 0xcf, parent_id); p += 19;
@@ -154,43 +224,38 @@ static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_ex(
     uint32_t be = __builtin_bswap32((uint32_t)error);
     memcpy(p + 7, &be, 4); p += 11;
     if (with_type_key) { memcpy(p, "\xa4" "type", 5); p += 5; }
+    return p;
+}
+
+/* For the v0.5 -> v0.4 conversion (ddtrace_mp_v05_to_v04), which writes through the buffer. */
+static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers(
+    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
+    int32_t error) {
+    if (b->capacity - b->size < 98 && ddtrace_mpbuf_reserve(b, 98) != 0) return -1;
+    char *p = ddtrace_put_span_numbers(b->data + b->size, trace_id, span_id, parent_id, start, duration, error, 0);
     b->size = (size_t)(p - b->data);
     return 0;
 }
 
-static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers(
-    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
-    int32_t error) {
-    return ddtrace_mp_span_numbers_ex(b, trace_id, span_id, parent_id, start, duration, error, 0);
-}
-
-/* The numbers, then the key of the `type` string that follows them in the encoder's v0.4 span map. */
-static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_and_type_key(
-    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
-    int32_t error) {
-    return ddtrace_mp_span_numbers_ex(b, trace_id, span_id, parent_id, start, duration, error, 1);
-}
-
 /* The other constant runs of the encoder's v0.4 span map, one copy each: the 12-entry map header with the first
- * key, and the `meta` and `metrics` keys with the 5-byte map32 header that follows each (count patched later,
- * ddtrace_mpbuf_patch_u32_header). The two return the header's offset. */
-static inline __attribute__((always_inline)) int ddtrace_mp_v04_span_head(ddtrace_mpbuf *b) {
+ * key (room for 9), and the `meta` and `metrics` keys each with the 5-byte map32 header that follows it (count
+ * patched later; room for 10 and 13). */
+static inline __attribute__((always_inline)) char *ddtrace_put_v04_span_head(char *p) {
     static const char head[] = "\x8c\xa7" "service";
-    return ddtrace_mp_raw(b, head, 9);
+    memcpy(p, head, 9);
+    return p + 9;
 }
 
-static inline __attribute__((always_inline)) size_t ddtrace_mp_v04_meta_head(ddtrace_mpbuf *b) {
+static inline __attribute__((always_inline)) char *ddtrace_put_v04_meta_head(char *p) {
     static const char head[] = "\xa4" "meta" "\xdf\0\0\0\0";
-    size_t header = b->size + 5;
-    ddtrace_mp_raw(b, head, 10);
-    return header;
+    memcpy(p, head, 10);
+    return p + 10;
 }
 
-static inline __attribute__((always_inline)) size_t ddtrace_mp_v04_metrics_head(ddtrace_mpbuf *b) {
+static inline __attribute__((always_inline)) char *ddtrace_put_v04_metrics_head(char *p) {
     static const char head[] = "\xa7" "metrics" "\xdf\0\0\0\0";
-    size_t header = b->size + 8;
-    ddtrace_mp_raw(b, head, 13);
-    return header;
+    memcpy(p, head, 13);
+    return p + 13;
 }
 
 /* ---- /v0.5/traces ----------------------------------------------------------------------------------------
@@ -225,25 +290,6 @@ void ddtrace_strtab_reset(ddtrace_strtab *t);
 uint32_t ddtrace_strtab_intern(ddtrace_strtab *t, const void *bytes, size_t len);
 /* Patches the dictionary's element count into its header. */
 void ddtrace_strtab_finish(ddtrace_strtab *t);
-
-/* The six numeric fields of a v0.5 span (array elements 3-8): uint64 ids, int64 times, int32 error, fixed widths. */
-static inline __attribute__((always_inline)) int ddtrace_mp_span_numbers_v05(
-    ddtrace_mpbuf *b, uint64_t trace_id, uint64_t span_id, uint64_t parent_id, int64_t start, int64_t duration,
-    int32_t error) {
-    enum { total = 9 * 5 + 5 };
-    if (b->capacity - b->size < total && ddtrace_mpbuf_reserve(b, total) != 0) return -1;
-    char *p = b->data + b->size;
-    ddtrace_mp_put_be64(p, 0xcf, trace_id);
-    ddtrace_mp_put_be64(p + 9, 0xcf, span_id);
-    ddtrace_mp_put_be64(p + 18, 0xcf, parent_id);
-    ddtrace_mp_put_be64(p + 27, 0xd3, (uint64_t)start);
-    ddtrace_mp_put_be64(p + 36, 0xd3, (uint64_t)duration);
-    p[45] = (char)0xd2;
-    uint32_t be = __builtin_bswap32((uint32_t)error);
-    memcpy(p + 46, &be, 4);
-    b->size += total;
-    return 0;
-}
 
 /* Rewrites a v0.5 payload (its dictionary array and its traces array, as the encoder produced them) as a v0.4
  * payload appended to `out` (chunk array with a 5-byte array32 header, like the encoder's), for an agent that answered 404/415 to /v0.5/traces: the spans already encoded are

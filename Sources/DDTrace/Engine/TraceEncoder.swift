@@ -116,6 +116,8 @@ final class TraceEncoder {
     private let defaultServiceTruncated: ConstantBytes
 
     private let rootMetaPairs: [(String, String)]
+    /// Where a cursor points when the buffer has no memory at all (nothing is ever written there: it has no room).
+    private let nowhere = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
 
     /// One pre-encoded `key: value` meta entry, with the key's raw bytes for comparisons with span tags (and the
     /// value's, for v0.5, which interns instead of copying pre-encoded bytes).
@@ -170,6 +172,7 @@ final class TraceEncoder {
     deinit {
         ddtrace_mpbuf_destroy(buffer)
         buffer.deallocate()
+        nowhere.deallocate()
         if let strings {
             ddtrace_strtab_destroy(strings)
             strings.deallocate()
@@ -249,17 +252,19 @@ final class TraceEncoder {
         _ spans: ArraySlice<SlotPointer>, decoration: ChunkDecoration, origin: String, extras: ChunkExtraTags? = nil,
         wallClockOffset: Int64
     ) {
-        ddtrace_mp_array(buffer, spans.count)
+        var cursor = makeCursor()
+        if room(&cursor, 5) { cursor.p = ddtrace_put_array_header(cursor.p, UInt32(spans.count)) }
         var originBytes = origin
         originBytes.withUTF8 { origin in
             var first = true
             for span in spans {
-                appendSpan(
-                    span, chunkFirst: first ? decoration : nil, origin: origin, extras: extras,
+                cursor = appendSpan(
+                    cursor, span, chunkFirst: first ? decoration : nil, origin: origin, extras: extras,
                     wallClockOffset: wallClockOffset)
                 first = false
             }
         }
+        commit(cursor)
         chunkCount += 1
         spanCount += spans.count
     }
@@ -283,15 +288,19 @@ final class TraceEncoder {
     }
 
     // MARK: Spans
+    //
+    // The span writers take the cursor and return it moved (by value, not `inout`: a cursor whose address is
+    // passed to a function that is not inlined would have to live in memory, which is what the cursor avoids).
 
     private func appendSpan(
-        _ span: SlotPointer, chunkFirst decoration: ChunkDecoration?, origin: UnsafeBufferPointer<UInt8>,
-        extras: ChunkExtraTags?, wallClockOffset: Int64
-    ) {
+        _ start: Cursor, _ span: SlotPointer, chunkFirst decoration: ChunkDecoration?,
+        origin: UnsafeBufferPointer<UInt8>, extras: ChunkExtraTags?, wallClockOffset: Int64
+    ) -> Cursor {
+        var c = start
         let v05 = format == .v05
         // v0.4: a map of 12 keys. v0.5: an array of 12 in the fixed order service, name, resource, the six
         // numbers, meta, metrics, type.
-        if v05 { ddtrace_mp_array(buffer, 12) } else { ddtrace_mp_v04_span_head(buffer) }
+        if room(&c, 9) { c.p = v05 ? ddtrace_put_array_header(c.p, 12) : ddtrace_put_v04_span_head(c.p) }
         // Whether the span belongs to the default service (it then gets the `version` tag), found while its
         // service is written rather than by a string comparison later.
         let defaultServiceSpan: Bool
@@ -299,63 +308,64 @@ final class TraceEncoder {
             defaultServiceSpan = true
             if _slowPath(defaultServiceTruncated.count < defaultServiceName.count) { truncations += 1 }
             if v05 {
-                text(defaultServiceTruncated.start, defaultServiceTruncated.count)
+                text(&c, defaultServiceTruncated.start, defaultServiceTruncated.count)
             } else {
-                raw(defaultServiceAndNameKey)
+                raw(&c, defaultServiceAndNameKey)
             }
         } else {
             defaultServiceSpan = span.pointer(to: \.service).unsafelyUnwrapped.pointee.withUTF8 { service in
-                text(service.baseAddress, service.count, limit: AgentLimits.service)
+                text(&c, service.baseAddress, service.count, limit: AgentLimits.service)
                 return defaultServiceName.equals(service)
             }
-            if !v05 { key("name") }
+            if !v05 { key(&c, "name") }
         }
-        string(span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.name)
-        if !v05 { key("resource") }
+        c = string(c, span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.name)
+        if !v05 { key(&c, "resource") }
         if span.pointee.resource.isEmpty {
-            string(span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.resource)
+            c = string(c, span.pointer(to: \.name).unsafelyUnwrapped, limit: AgentLimits.resource)
         } else {
-            string(span.pointer(to: \.resource).unsafelyUnwrapped, limit: AgentLimits.resource)
+            c = string(c, span.pointer(to: \.resource).unsafelyUnwrapped, limit: AgentLimits.resource)
         }
-        // The six numeric fields in one reservation: fixed keys and widths, no per-token bounds check.
+        // The six numeric fields in one reservation: fixed keys and widths.
         let start = span.pointee.startMonotonic &+ wallClockOffset
         let duration = max(0, span.pointee.endMonotonic &- span.pointee.startMonotonic)
         if v05 {
-            ddtrace_mp_span_numbers_v05(
-                buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
-                span.pointee.error)
+            if room(&c, 50) {
+                c.p = ddtrace_put_span_numbers_v05(
+                    c.p, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
+                    span.pointee.error)
+            }
         } else {
-            ddtrace_mp_span_numbers_and_type_key(
-                buffer, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
-                span.pointee.error)
-            string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type)
+            if room(&c, 103) {
+                c.p = ddtrace_put_span_numbers(
+                    c.p, span.pointee.traceIdLow, span.pointee.spanId, span.pointee.parentId, start, duration,
+                    span.pointee.error, 1)
+            }
+            c = string(c, span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type)
         }
         // Only filtered chunks have extras; the branches keep the common case free of the (nil) optional
         // arrays' release calls.
         if let extras {
-            appendMeta(
-                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_meta_head(buffer),
-                defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin,
+            c = appendMeta(
+                c, span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin,
                 extras: extras.meta[span])
-            appendMetrics(
-                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_metrics_head(buffer), decoration: decoration,
-                extras: extras.metrics[span])
+            c = appendMetrics(c, span, decoration: decoration, extras: extras.metrics[span])
         } else {
-            appendMeta(
-                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_meta_head(buffer),
-                defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin, extras: nil)
-            appendMetrics(
-                span, header: v05 ? beginHeader(0xdf) : ddtrace_mp_v04_metrics_head(buffer), decoration: decoration,
-                extras: nil)
+            c = appendMeta(
+                c, span, defaultServiceSpan: defaultServiceSpan, decoration: decoration, origin: origin, extras: nil)
+            c = appendMetrics(c, span, decoration: decoration, extras: nil)
         }
-        if v05 { string(span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type) }
+        if v05 { c = string(c, span.pointer(to: \.type).unsafelyUnwrapped, limit: AgentLimits.type) }
+        return c
     }
 
-    /// The meta map, whose 5-byte header the caller wrote at `header` (its count is patched here).
+    /// The meta map: its key (v0.4) and a 5-byte header whose count is patched at the end.
     private func appendMeta(
-        _ span: SlotPointer, header: Int, defaultServiceSpan: Bool, decoration: ChunkDecoration?,
+        _ start: Cursor, _ span: SlotPointer, defaultServiceSpan: Bool, decoration: ChunkDecoration?,
         origin: UnsafeBufferPointer<UInt8>, extras: [(key: String, value: String)]?
-    ) {
+    ) -> Cursor {
+        var c = start
+        let header = mapHeader(&c, metrics: false)
         var count: UInt32 = 0
         // Which process-wide tags the span set itself (bit i: `processMeta[i]`; bit 63: `version`), noted while
         // its keys are written, so that no tag is written twice and the span's own value wins.
@@ -369,11 +379,13 @@ final class TraceEncoder {
                 if smallStringsInPlace, let length = SmallString.length(at: key),
                     overridableKeyLengths & (1 << UInt64(length)) == 0
                 {
-                    ddtrace_mp_small_string(buffer, key, length)
+                    if room(&c, 17) { c.p = ddtrace_put_small_string(c.p, key, length) }
                 } else {
-                    metaKey(key, overridden: &overridden)
+                    let (moved, bits) = metaKey(c, key)
+                    c = moved
+                    overridden |= bits
                 }
-                string((entries + index).pointer(to: \.value).unsafelyUnwrapped, tagLimit: AgentLimits.tagValue)
+                c = string(c, (entries + index).pointer(to: \.value).unsafelyUnwrapped, tagLimit: AgentLimits.tagValue)
             }
             count += UInt32(current.pointee.metaCount)
             carrier = current.pointee.overflow
@@ -387,8 +399,8 @@ final class TraceEncoder {
                         overridden |= overriddenProcessTags(key)
                     }
                 }
-                packString(extraKey, tagLimit: AgentLimits.tagKey)
-                packString(extraValue, tagLimit: AgentLimits.tagValue)
+                packString(&c, extraKey, tagLimit: AgentLimits.tagKey)
+                packString(&c, extraValue, tagLimit: AgentLimits.tagValue)
                 count += 1
             }
         }
@@ -396,76 +408,91 @@ final class TraceEncoder {
         for index in processMeta.indices where overridden & (1 << UInt64(min(index, 62))) == 0
             || (index >= 62 && !spanSetsMeta(span, processMeta[index].key, extras: extras))
         {
-            preEncoded(processMeta[index]); count += 1
+            preEncoded(&c, processMeta[index]); count += 1
         }
         if let versionTag, overridden & (1 << 63) == 0, defaultServiceSpan {
-            preEncoded(versionTag); count += 1
+            preEncoded(&c, versionTag); count += 1
         }
         if origin.count > 0 {
-            key("_dd.origin"); text(origin.baseAddress, origin.count, tagLimit: AgentLimits.tagValue); count += 1
+            key(&c, "_dd.origin"); text(&c, origin.baseAddress, origin.count, tagLimit: AgentLimits.tagValue)
+            count += 1
         }
         if let decoration {
-            if let decisionMaker = decoration.decisionMaker {
-                key("_dd.p.dm"); key(decisionMaker); count += 1
-            }
-            if span.pointee.traceIdHigh != 0 {
-                key("_dd.p.tid"); hex16(span.pointee.traceIdHigh); count += 1
-            }
-            if let propagated = decoration.propagatedTags {
-                for (tagKey, tagValue) in propagated where tagKey != "_dd.p.tid" {
-                    packString(tagKey, tagLimit: AgentLimits.tagKey); packString(tagValue, tagLimit: AgentLimits.tagValue)
-                    count += 1
-                }
-            }
-            if format == .v05 {
-                for (rootKey, rootValue) in rootMetaPairs { packString(rootKey); packString(rootValue) }
-            } else {
-                raw(rootMeta)
-            }
-            count += rootMetaCount
+            c = appendTraceMeta(c, span, decoration: decoration, count: &count)
         }
-        ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
+        patch(c, header, count)
+        return c
     }
 
-    /// The metrics map, whose 5-byte header the caller wrote at `header` (its count is patched here).
+    /// The trace-level meta of a chunk's first span.
+    private func appendTraceMeta(
+        _ start: Cursor, _ span: SlotPointer, decoration: ChunkDecoration, count: inout UInt32
+    ) -> Cursor {
+        var c = start
+        if let decisionMaker = decoration.decisionMaker {
+            key(&c, "_dd.p.dm"); key(&c, decisionMaker); count += 1
+        }
+        if span.pointee.traceIdHigh != 0 {
+            key(&c, "_dd.p.tid"); c = hex16(c, span.pointee.traceIdHigh); count += 1
+        }
+        if let propagated = decoration.propagatedTags {
+            for (tagKey, tagValue) in propagated where tagKey != "_dd.p.tid" {
+                packString(&c, tagKey, tagLimit: AgentLimits.tagKey)
+                packString(&c, tagValue, tagLimit: AgentLimits.tagValue)
+                count += 1
+            }
+        }
+        if format == .v05 {
+            for (rootKey, rootValue) in rootMetaPairs { packString(&c, rootKey); packString(&c, rootValue) }
+        } else {
+            raw(&c, rootMeta)
+        }
+        count += rootMetaCount
+        return c
+    }
+
+    /// The metrics map: its key (v0.4) and a 5-byte header whose count is patched at the end.
     private func appendMetrics(
-        _ span: SlotPointer, header: Int, decoration: ChunkDecoration?, extras: [(key: String, value: Double)]?
-    ) {
+        _ start: Cursor, _ span: SlotPointer, decoration: ChunkDecoration?, extras: [(key: String, value: Double)]?
+    ) -> Cursor {
+        var c = start
+        let header = mapHeader(&c, metrics: true)
         var count: UInt32 = 0
         var carrier: SlotPointer? = span
         while let current = carrier {
             let entries = current.metricEntries
             for index in 0..<Int(min(current.pointee.metricCount, UInt16(SpanSlot.metricCapacity))) {
-                string(UnsafeMutableRawPointer(entries + index).assumingMemoryBound(to: String.self), tagLimit: AgentLimits.tagKey)
-                ddtrace_mp_double(buffer, entries[index].value)
+                c = string(c, (entries + index).pointer(to: \.key).unsafelyUnwrapped, tagLimit: AgentLimits.tagKey)
+                double(&c, entries[index].value)
             }
             count += UInt32(current.pointee.metricCount)
             carrier = current.pointee.overflow
         }
         if let extras {
             for (extraKey, extraValue) in extras {
-                packString(extraKey, tagLimit: AgentLimits.tagKey); ddtrace_mp_double(buffer, extraValue); count += 1
+                packString(&c, extraKey, tagLimit: AgentLimits.tagKey); double(&c, extraValue); count += 1
             }
         }
         if let decoration {
-            key("_sampling_priority_v1"); ddtrace_mp_double(buffer, Double(decoration.samplingPriority)); count += 1
+            key(&c, "_sampling_priority_v1"); double(&c, Double(decoration.samplingPriority)); count += 1
             if let rate = decoration.agentRate {
-                key("_dd.agent_psr"); ddtrace_mp_double(buffer, rate); count += 1
+                key(&c, "_dd.agent_psr"); double(&c, rate); count += 1
             }
             if let rate = decoration.ruleRate {
-                key("_dd.rule_psr"); ddtrace_mp_double(buffer, rate); count += 1
+                key(&c, "_dd.rule_psr"); double(&c, rate); count += 1
             }
             if let rate = decoration.limitRate {
-                key("_dd.limit_psr"); ddtrace_mp_double(buffer, rate); count += 1
+                key(&c, "_dd.limit_psr"); double(&c, rate); count += 1
             }
             if format == .v05 {
-                key("process_id"); ddtrace_mp_double(buffer, processId)
+                key(&c, "process_id"); double(&c, processId)
             } else {
-                raw(processIdMetric)
+                raw(&c, processIdMetric)
             }
             count += 1
         }
-        ddtrace_mpbuf_patch_u32_header(buffer, header, 0xdf, count)
+        patch(c, header, count)
+        return c
     }
 
     /// Whether the span (its overflow slots included) or its extra tags set meta `key`: the exact check for the
@@ -477,13 +504,17 @@ final class TraceEncoder {
         return SlotTags.findMeta(span, wanted) != nil || (extras?.contains { $0.key == wanted } ?? false)
     }
 
-    /// Writes a span's meta key, noting in `overridden` the process-wide tags it replaces.
-    @inline(__always) private func metaKey(_ key: UnsafeMutablePointer<String>, overridden: inout UInt64) {
-        key.pointee.withUTF8 { key in
+    /// Writes a span's meta key; returns the moved cursor and the `overridden` bits (see `appendMeta`) of the
+    /// process-wide tags the key replaces. (By value, as `string`.)
+    @inline(__always) private func metaKey(_ start: Cursor, _ key: UnsafeMutablePointer<String>) -> (Cursor, UInt64) {
+        key.pointee.withUTF8 { key -> (Cursor, UInt64) in
+            var c = start
+            var bits: UInt64 = 0
             if _slowPath(key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0) {
-                overridden |= overriddenProcessTags(key)
+                bits = overriddenProcessTags(key)
             }
-            text(key.baseAddress, key.count, tagLimit: AgentLimits.tagKey)
+            text(&c, key.baseAddress, key.count, tagLimit: AgentLimits.tagKey)
+            return (c, bits)
         }
     }
 
@@ -498,9 +529,65 @@ final class TraceEncoder {
         return bits
     }
 
+    // MARK: Cursor
+
+    /// The write position in `buffer` while a chunk is written: the next byte and the end of the allocation, held
+    /// in locals (see "Cursor writers" in ddtrace_msgpack.h). `buffer.size` is brought up to date by `commit`.
+    struct Cursor {
+        var p: UnsafeMutablePointer<CChar>
+        var end: UnsafeMutablePointer<CChar>
+    }
+
+
+    private func makeCursor() -> Cursor {
+        if buffer.pointee.data == nil { _ = ddtrace_mpbuf_reserve(buffer, 4096) }  // a failure shows as `failed`
+        guard let data = buffer.pointee.data else { return Cursor(p: nowhere, end: nowhere) }
+        return Cursor(p: data + buffer.pointee.size, end: data + buffer.pointee.capacity)
+    }
+
+    @inline(__always) private func commit(_ c: Cursor) {
+        if let data = buffer.pointee.data, c.p != nowhere { buffer.pointee.size = c.p - data }
+    }
+
+    /// Whether `needed` more bytes fit, growing the buffer if they do not. After an allocation failure nothing
+    /// fits any more (the buffer is marked `failed` and the payload is dropped and counted).
+    @inline(__always) private func room(_ c: inout Cursor, _ needed: Int) -> Bool {
+        if _fastPath(c.end - c.p >= needed) { return true }
+        c = grow(c, needed)
+        return c.end - c.p >= needed
+    }
+
+    @inline(never) private func grow(_ c: Cursor, _ needed: Int) -> Cursor {
+        commit(c)
+        guard ddtrace_mpbuf_reserve(buffer, needed) == 0, let data = buffer.pointee.data else {
+            return Cursor(p: c.p, end: c.p)
+        }
+        return Cursor(p: data + buffer.pointee.size, end: data + buffer.pointee.capacity)
+    }
+
+    /// The meta or metrics map's key and 5-byte header (v0.4: one constant run; v0.5: the header alone); returns
+    /// the header's offset for `patch` (-1 when there was no room: the buffer has failed).
+    @inline(__always) private func mapHeader(_ c: inout Cursor, metrics: Bool) -> Int {
+        guard room(&c, 13), let data = buffer.pointee.data else { return -1 }
+        if format == .v05 {
+            let offset = c.p - data
+            c.p = ddtrace_put_header32(c.p, 0xdf)
+            return offset
+        }
+        c.p = metrics ? ddtrace_put_v04_metrics_head(c.p) : ddtrace_put_v04_meta_head(c.p)
+        return c.p - 5 - data
+    }
+
+    /// Writes `count` into the map header at `offset`.
+    @inline(__always) private func patch(_ c: Cursor, _ offset: Int, _ count: UInt32) {
+        commit(c)
+        if offset >= 0 { ddtrace_mpbuf_patch_u32_header(buffer, offset, 0xdf, count) }
+    }
+
     // MARK: Tokens
 
-    /// Appends a 5-byte map32 (0xdf) or array32 (0xdd) header to be patched later; returns its offset.
+    /// Appends a 5-byte map32 (0xdf) or array32 (0xdd) header to be patched later; returns its offset. (For the
+    /// payload's own header; chunks go through the cursor.)
     @inline(__always) private func beginHeader(_ marker: UInt8) -> Int {
         let offset = buffer.pointee.size
         var header: (UInt8, UInt8, UInt8, UInt8, UInt8) = (marker, 0, 0, 0, 0)
@@ -509,67 +596,85 @@ final class TraceEncoder {
     }
 
     /// A constant string (keys, mostly): v0.4 writes it, v0.5 its table index.
-    @inline(__always) private func key(_ constant: StaticString) {
-        if format == .v05 {
-            ddtrace_mp_uint32(buffer, ddtrace_strtab_intern(strings, constant.utf8Start, constant.utf8CodeUnitCount))
-        } else {
-            ddtrace_mp_string(buffer, constant.utf8Start, constant.utf8CodeUnitCount)
-        }
+    @inline(__always) private func key(_ c: inout Cursor, _ constant: StaticString) {
+        text(&c, constant.utf8Start, constant.utf8CodeUnitCount)
     }
 
     /// Writes `count` UTF-8 bytes as a string (v0.4) or a string-table index (v0.5), truncated to `limit` bytes;
     /// with `tagLimit` instead, a truncated string also gets "..." (the agent's convention for tag keys and values).
-    @inline(__always) private func text(_ bytes: UnsafePointer<UInt8>?, _ count: Int, limit: Int = .max, tagLimit: Int = .max) {
+    @inline(__always) private func text(
+        _ c: inout Cursor, _ bytes: UnsafePointer<UInt8>?, _ count: Int, limit: Int = .max, tagLimit: Int = .max
+    ) {
         if _slowPath(count > min(limit, tagLimit)) {
-            truncatedText(bytes!, count, limit: min(limit, tagLimit), ellipsis: tagLimit < limit)
+            c = truncatedText(c, bytes!, count, limit: min(limit, tagLimit), ellipsis: tagLimit < limit)
         } else if format == .v05 {
-            ddtrace_mp_uint32(buffer, ddtrace_strtab_intern(strings, bytes, count))
-        } else {
-            ddtrace_mp_string(buffer, bytes, count)
+            let index = ddtrace_strtab_intern(strings, bytes, count)
+            if room(&c, 5) { c.p = ddtrace_put_uint32(c.p, index) }
+        } else if room(&c, count + 5) {
+            c.p = ddtrace_put_str(c.p, bytes, count)
         }
     }
 
-    @inline(never) private func truncatedText(_ bytes: UnsafePointer<UInt8>, _ count: Int, limit: Int, ellipsis: Bool) {
+    @inline(never) private func truncatedText(
+        _ start: Cursor, _ bytes: UnsafePointer<UInt8>, _ count: Int, limit: Int, ellipsis: Bool
+    ) -> Cursor {
+        var c = start
         truncations += 1
         let cut = AgentLimits.cut(bytes, limit: limit)
         scratchText.removeAll(keepingCapacity: true)
         scratchText.append(contentsOf: UnsafeBufferPointer(start: bytes, count: cut))
         if ellipsis { scratchText.append(contentsOf: "...".utf8) }
-        scratchText.withUnsafeBufferPointer { text($0.baseAddress, $0.count) }
+        scratchText.withUnsafeBufferPointer { text(&c, $0.baseAddress, $0.count) }
+        return c
     }
 
     /// Writes a string stored in a slot, in place: `withUTF8` on the stored value reads its bytes without a copy
     /// or a retain (the flusher owns the slot at this point).
-    @inline(__always) private func string(_ value: UnsafeMutablePointer<String>, limit: Int = .max, tagLimit: Int = .max) {
+    ///
+    /// Takes and returns the cursor by value: the optimiser does not always inline this one, and an `inout`
+    /// cursor passed to a call would have to live in memory.
+    @inline(__always) private func string(
+        _ start: Cursor, _ value: UnsafeMutablePointer<String>, limit: Int = .max, tagLimit: Int = .max
+    ) -> Cursor {
+        var c = start
         // A small string (at most 15 bytes: under every limit) is copied straight from the value.
         if smallStringsInPlace, let length = SmallString.length(at: value) {
-            ddtrace_mp_small_string(buffer, value, length)
-            return
+            if room(&c, 17) { c.p = ddtrace_put_small_string(c.p, value, length) }
+            return c
         }
-        value.pointee.withUTF8 { bytes in text(bytes.baseAddress, bytes.count, limit: limit, tagLimit: tagLimit) }
+        return value.pointee.withUTF8 { bytes in
+            var c = start
+            text(&c, bytes.baseAddress, bytes.count, limit: limit, tagLimit: tagLimit)
+            return c
+        }
     }
 
     /// Writes a transient string (not stored in a slot).
-    private func packString(_ value: String, tagLimit: Int = .max) {
+    private func packString(_ c: inout Cursor, _ value: String, tagLimit: Int = .max) {
         var value = value
-        value.withUTF8 { text($0.baseAddress, $0.count, tagLimit: tagLimit) }
+        value.withUTF8 { text(&c, $0.baseAddress, $0.count, tagLimit: tagLimit) }
     }
 
     /// A process-wide tag: its pre-encoded bytes (v0.4), or its key and value interned (v0.5).
-    @inline(__always) private func preEncoded(_ tag: PreEncodedTag) {
+    @inline(__always) private func preEncoded(_ c: inout Cursor, _ tag: PreEncodedTag) {
         if format == .v05 {
-            text(tag.key.start, tag.key.count)
-            text(tag.value.start, tag.value.count)
+            text(&c, tag.key.start, tag.key.count)
+            text(&c, tag.value.start, tag.value.count)
         } else {
-            raw(tag.encoded)
+            raw(&c, tag.encoded)
         }
     }
 
-    @inline(__always) private func raw(_ bytes: ConstantBytes) {
-        _ = ddtrace_mp_raw(buffer, bytes.start, bytes.count)
+    @inline(__always) private func raw(_ c: inout Cursor, _ bytes: ConstantBytes) {
+        if room(&c, bytes.count) { c.p = ddtrace_put_raw(c.p, bytes.start, bytes.count) }
     }
 
-    private func hex16(_ value: UInt64) {
+    @inline(__always) private func double(_ c: inout Cursor, _ value: Double) {
+        if room(&c, 9) { c.p = ddtrace_put_double(c.p, value) }
+    }
+
+    private func hex16(_ start: Cursor, _ value: UInt64) -> Cursor {
+        var c = start
         var digits: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &digits) { raw in
             let hexDigits: StaticString = "0123456789abcdef"
@@ -577,8 +682,9 @@ final class TraceEncoder {
                 let nibble = Int((value >> UInt64((15 - index) * 4)) & 0xf)
                 raw[index] = hexDigits.utf8Start[nibble]
             }
-            text(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 16)
+            text(&c, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 16)
         }
+        return c
     }
 }
 
