@@ -390,19 +390,12 @@ final class TraceEncoder {
             count += UInt32(current.pointee.metaCount)
             carrier = current.pointee.overflow
         }
-        // `if let`, not `extras ?? []`: iterating the empty array retained and released it on every span.
+        // Only filtered chunks have extras (`if let`, not `extras ?? []`: iterating the empty array retained and
+        // released it on every span).
         if let extras {
-            for (extraKey, extraValue) in extras {
-                var extraKey = extraKey
-                extraKey.withUTF8 { key in
-                    if key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0 {
-                        overridden |= overriddenProcessTags(key)
-                    }
-                }
-                packString(&c, extraKey, tagLimit: AgentLimits.tagKey)
-                packString(&c, extraValue, tagLimit: AgentLimits.tagValue)
-                count += 1
-            }
+            let added: UInt32
+            (c, overridden, added) = appendExtraMeta(c, extras, overridden: overridden)
+            count += added
         }
         // Process-wide tags, unless the span set the same key itself.
         for index in processMeta.indices where overridden & (1 << UInt64(min(index, 62))) == 0
@@ -414,21 +407,52 @@ final class TraceEncoder {
             preEncoded(&c, versionTag); count += 1
         }
         if origin.count > 0 {
-            key(&c, "_dd.origin"); text(&c, origin.baseAddress, origin.count, tagLimit: AgentLimits.tagValue)
+            c = appendOrigin(c, origin)
             count += 1
         }
         if let decoration {
-            c = appendTraceMeta(c, span, decoration: decoration, count: &count)
+            let added: UInt32
+            (c, added) = appendTraceMeta(c, span, decoration: decoration)
+            count += added
         }
         patch(c, header, count)
         return c
     }
 
-    /// The trace-level meta of a chunk's first span.
-    private func appendTraceMeta(
-        _ start: Cursor, _ span: SlotPointer, decoration: ChunkDecoration, count: inout UInt32
-    ) -> Cursor {
+    // The rarer parts of a span's meta, out of line: they keep `appendMeta` small enough for the optimiser to
+    // inline the per-tag writers into its loop. Each returns the moved cursor and what it adds to the count.
+
+    @inline(never) private func appendExtraMeta(
+        _ start: Cursor, _ extras: [(key: String, value: String)], overridden: UInt64
+    ) -> (Cursor, UInt64, UInt32) {
         var c = start
+        var overridden = overridden
+        for (extraKey, extraValue) in extras {
+            var extraKey = extraKey
+            extraKey.withUTF8 { key in
+                if key.count < 64 && overridableKeyLengths & (1 << UInt64(key.count)) != 0 {
+                    overridden |= overriddenProcessTags(key)
+                }
+            }
+            packString(&c, extraKey, tagLimit: AgentLimits.tagKey)
+            packString(&c, extraValue, tagLimit: AgentLimits.tagValue)
+        }
+        return (c, overridden, UInt32(extras.count))
+    }
+
+    @inline(never) private func appendOrigin(_ start: Cursor, _ origin: UnsafeBufferPointer<UInt8>) -> Cursor {
+        var c = start
+        key(&c, "_dd.origin")
+        text(&c, origin.baseAddress, origin.count, tagLimit: AgentLimits.tagValue)
+        return c
+    }
+
+    /// The trace-level meta of a chunk's first span.
+    @inline(never) private func appendTraceMeta(
+        _ start: Cursor, _ span: SlotPointer, decoration: ChunkDecoration
+    ) -> (Cursor, UInt32) {
+        var c = start
+        var count: UInt32 = 0
         if let decisionMaker = decoration.decisionMaker {
             key(&c, "_dd.p.dm"); key(&c, decisionMaker); count += 1
         }
@@ -448,7 +472,7 @@ final class TraceEncoder {
             raw(&c, rootMeta)
         }
         count += rootMetaCount
-        return c
+        return (c, count)
     }
 
     /// The metrics map: its key (v0.4) and a 5-byte header whose count is patched at the end.
