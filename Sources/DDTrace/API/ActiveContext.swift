@@ -46,16 +46,21 @@ public protocol DDContextProvider: Sendable {
 /// The default context provider: a task-local value (see `DDContextProvider`).
 public struct DDTaskLocalContextProvider: DDContextProvider {
     @TaskLocal static var current: DDActive?
+    /// The task-local itself, for the inlinable `withActive` (the projected `$current` cannot be made visible to it).
+    @usableFromInline static var currentTaskLocal: TaskLocal<DDActive?> { $current }
 
     public init() {}
 
     @inline(__always) public func active() -> DDActive? { Self.current }
 
+    // `@inlinable` (with `DDTracer.trace` and `withActiveSpan`): specialized in the caller's module for its `T`,
+    // instead of running generic code that looks up `Result<T, Failure>`'s metadata at run time on every span.
+    @inlinable
     public func withActive<T, Failure: Error>(_ value: DDActive?, _ body: () throws(Failure) -> T) throws(Failure)
         -> T
     {
         // TaskLocal.withValue is untyped `rethrows`: carry the typed error out in a Result.
-        let outcome = Self.$current.withValue(value) { () -> Result<T, Failure> in
+        let outcome = Self.currentTaskLocal.withValue(value) { () -> Result<T, Failure> in
             do throws(Failure) { return .success(try body()) } catch { return .failure(error) }
         }
         return try outcome.get()

@@ -26,7 +26,7 @@ public final class DDTracer: Sendable {
     /// Where the active span or context lives (ddtrace's context provider).
     public let contextProvider: any DDContextProvider
     /// The default provider is read directly, without an existential call, on every span start.
-    private let usesTaskLocalProvider: Bool
+    @usableFromInline let usesTaskLocalProvider: Bool
     /// The HTTP header propagator, configured from `DD_TRACE_PROPAGATION_STYLE*` (see `inject`/`extract`).
     public let propagator: DDHTTPPropagator
     /// Settings of the integrations (log correlation, HTTP tagging of Tracing spans), from `DD_LOGS_INJECTION`,
@@ -142,7 +142,9 @@ public final class DDTracer: Sendable {
 
     /// Runs `body` in a new span that is a child of the active span (or a root), active while `body` runs.
     /// An error thrown by `body` is recorded on the span and rethrown. The span is finished when `body` returns.
-    @discardableResult
+    ///
+    /// Inlinable, with `withActiveSpan`: see `DDTaskLocalContextProvider.withActive`.
+    @discardableResult @inlinable
     public func trace<T, Failure: Error>(
         _ name: String, service: String? = nil, resource: String? = nil, spanType: String? = nil,
         _ body: (DDSpan) throws(Failure) -> T
@@ -171,12 +173,17 @@ public final class DDTracer: Sendable {
     ///
     /// Activating a finished span is allowed: new spans then parent on its closest unfinished ancestor, or start
     /// a new trace when there is none.
-    @discardableResult
+    @discardableResult @inlinable
     public func withActiveSpan<T, Failure: Error>(
         _ span: DDSpan, finishOnClose: Bool = false, _ body: () throws(Failure) -> T
     ) throws(Failure) -> T {
         do throws(Failure) {
-            let value = try contextProvider.withActive(.span(span), body)
+            // The default provider is called directly (a concrete, specializable call) rather than through the
+            // existential.
+            let value =
+                usesTaskLocalProvider
+                ? try DDTaskLocalContextProvider().withActive(.span(span), body)
+                : try contextProvider.withActive(.span(span), body)
             if finishOnClose { span.finish() }
             return value
         } catch {
