@@ -89,29 +89,6 @@ static inline __attribute__((always_inline)) void ddtrace_copy_short(char *dst, 
     }
 }
 
-/* A string: header plus body in one call. A fixstr (under 32 bytes) with room to spare is written inline. */
-static inline __attribute__((always_inline)) int ddtrace_mp_string(ddtrace_mpbuf *b, const void *bytes, size_t len) {
-    if (__builtin_expect(len < 32 && b->capacity - b->size > 32, 1)) {
-        char *p = b->data + b->size;
-        p[0] = (char)(0xa0 | len);
-        ddtrace_copy_short(p + 1, bytes, len);
-        b->size += len + 1;
-        return 0;
-    }
-    ddtrace_mp_str(b, len);
-    return ddtrace_mp_str_body(b, bytes, len);
-}
-
-/* Pre-encoded bytes (for example a constant key with its fixstr header already in front). */
-static inline __attribute__((always_inline)) int ddtrace_mp_raw(ddtrace_mpbuf *b, const void *bytes, size_t len) {
-    if (__builtin_expect(len <= 32 && b->capacity - b->size >= 32, 1)) {
-        ddtrace_copy_short(b->data + b->size, bytes, len);
-        b->size += len;
-        return 0;
-    }
-    return ddtrace_mpbuf_append(b, (const char *)bytes, len);
-}
-
 /* A marker byte and a big-endian 64-bit value. */
 static inline __attribute__((always_inline)) void ddtrace_mp_put_be64(char *p, unsigned char marker, uint64_t v) {
     p[0] = (char)marker;
@@ -188,6 +165,20 @@ static inline __attribute__((always_inline)) char *ddtrace_put_array_header(char
 static inline __attribute__((always_inline)) char *ddtrace_put_header32(char *p, unsigned char marker) {
     p[0] = (char)marker; p[1] = p[2] = p[3] = p[4] = 0;
     return p + 5;
+}
+
+/* The buffer-level forms of two writers, for the code that does not hold a cursor (pre-encoded constants, the
+ * v0.5 -> v0.4 conversion): make room, write, advance `size`. Return 0, or -1 when the buffer could not grow. */
+static inline __attribute__((always_inline)) int ddtrace_mp_string(ddtrace_mpbuf *b, const void *bytes, size_t len) {
+    if (b->capacity - b->size < len + 5 && ddtrace_mpbuf_reserve(b, len + 5) != 0) return -1;
+    b->size = (size_t)(ddtrace_put_str(b->data + b->size, bytes, len) - b->data);
+    return 0;
+}
+
+static inline __attribute__((always_inline)) int ddtrace_mp_raw(ddtrace_mpbuf *b, const void *bytes, size_t len) {
+    if (b->capacity - b->size < len && ddtrace_mpbuf_reserve(b, len) != 0) return -1;
+    b->size = (size_t)(ddtrace_put_raw(b->data + b->size, bytes, len) - b->data);
+    return 0;
 }
 
 /* The six numeric fields of a v0.5 span (array elements 3-8, no keys), fixed widths as in v0.4: room for 50. */
