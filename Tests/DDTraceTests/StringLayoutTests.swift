@@ -58,16 +58,21 @@ struct StringLayoutTests {
         #expect(withUnsafeBytes(of: &owned) { SmallString.length(at: $0.baseAddress!) } == nil)
     }
 
-    @Test("strings of every length around the small-string limit arrive intact at the agent", arguments: TraceAPIVersion.allCases)
+    @Test(
+        "strings of every length around the small-string limit arrive intact at the agent",
+        arguments: TraceAPIVersion.allCases)
     func everyLengthArrivesIntact(api: TraceAPIVersion) async throws {
         let agent = try TestAgent.shared()
         let token = sessionToken("string-layout-\(api.rawValue)")
         let tracer = try agent.tracer(token: token, unixSocket: true) { $0.apiVersion = api.rawValue }
         // Lengths 0...17 in bytes: ASCII, two-byte characters (odd byte counts end mid-way, so use whole
         // characters), and the literals the encoder sees most.
-        var expected: [String: String] = ["http.method": "GET", "component": "swift-nio", "fifteen.bytes.k": "fifteen bytes!!"]
+        var expected: [String: String] = [
+            "http.method": "GET", "component": "swift-nio", "fifteen.bytes.k": "fifteen bytes!!",
+        ]
         for length in 1...17 {
-            expected["k\(length)." + String(repeating: "a", count: max(0, length - 3))] = String(repeating: "v", count: length)
+            let key = "k\(length)." + String(repeating: "a", count: max(0, length - 3))
+            expected[key] = String(repeating: "v", count: length)
             expected["e\(length)"] = String(repeating: "\u{e9}", count: length / 2)
         }
         expected["empty"] = ""

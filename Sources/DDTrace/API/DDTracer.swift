@@ -225,7 +225,8 @@ public final class DDTracer: Sendable {
     ///   - ignoreActive: start a new trace even if a span is active (when `childOf` is nil).
     public func startSpan(
         _ name: consuming String, childOf parent: DDTraceContext? = nil, service: consuming String? = nil,
-        resource: consuming String? = nil, spanType: consuming String? = nil, tags: [String: String] = [:], startTime: Int64? = nil, ignoreActive: Bool = false
+        resource: consuming String? = nil, spanType: consuming String? = nil, tags: [String: String] = [:],
+        startTime: Int64? = nil, ignoreActive: Bool = false
     ) -> DDSpan {
         let link: ParentLink?
         if let parent {

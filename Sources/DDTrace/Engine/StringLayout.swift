@@ -46,7 +46,8 @@ enum SmallString {
         #if (arch(x86_64) || arch(arm64)) && _endian(little)
             guard MemoryLayout<String>.size == 16 else { return false }
             let samples = ["", "a", "GET", "swift-nio", "fifteen bytes!!", "caf\u{e9} \u{20ac}", String(12_345)]
-            for sample in samples where length(of: sample) != sample.utf8.count || bytes(of: sample) != Array(sample.utf8) {
+            for sample in samples
+            where length(of: sample) != sample.utf8.count || bytes(of: sample) != Array(sample.utf8) {
                 return false
             }
             return length(of: "sixteen bytes!!!") == nil
