@@ -25,15 +25,19 @@ enum StringStorage {
         #endif
     }()
 
-    /// Bit 63 of the string's object word (the stdlib's `isImmortal`).
-    @inline(__always) static func ownsNoStorage(_ string: String) -> Bool {
-        withUnsafeBytes(of: string) { $0.load(fromByteOffset: 8, as: UInt64.self) } >> 63 == 1
+    /// Bit 63 of the object word (the stdlib's `isImmortal`) of the string value at `value`.
+    @inline(__always) static func ownsNoStorage(at value: UnsafeRawPointer) -> Bool {
+        value.load(fromByteOffset: 8, as: UInt64.self) >> 63 == 1
+    }
+
+    static func ownsNoStorage(_ string: String) -> Bool {
+        withUnsafeBytes(of: string) { ownsNoStorage(at: $0.baseAddress!) }
     }
 
     /// Ends the lifetime of the string at `string`, leaving the memory uninitialized. `checked` is
     /// `canSkipUnowned`, read once by the caller for a batch of strings.
     @inline(__always) static func destroy(_ string: UnsafeMutablePointer<String>, checked: Bool) {
-        if checked && UnsafeRawPointer(string).load(fromByteOffset: 8, as: UInt64.self) >> 63 == 1 { return }
+        if checked && ownsNoStorage(at: string) { return }
         _ = string.move()
     }
 }
