@@ -102,13 +102,13 @@ public struct DDSpan: @unchecked Sendable {
     /// Sets a string tag (`meta` on the wire). Setting the same key again replaces the value.
     @inline(__always) public func setTag(_ key: consuming String, _ value: consuming String) {
         guard let slot = openSlot else { return }
-        slot.pointee.engine.setMeta(slot, key: key, value: value)
+        slot.engine.setMeta(slot, key: key, value: value)
     }
 
     /// Sets a numeric tag (`metrics` on the wire). Setting the same key again replaces the value.
     @inline(__always) public func setMetric(_ key: consuming String, _ value: Double) {
         guard let slot = openSlot else { return }
-        slot.pointee.engine.setMetric(slot, key: key, value: value)
+        slot.engine.setMetric(slot, key: key, value: value)
     }
 
     /// Marks the span as failed (`error = 1`) and records the error's type, message and, if given, stack
@@ -165,13 +165,13 @@ public struct DDSpan: @unchecked Sendable {
     /// Ends the span now.
     @inline(__always) public func finish() {
         guard let slot = openSlot else { return }
-        slot.pointee.engine.finish(slot, endWallClockNanoseconds: nil)
+        slot.engine.finish(slot, endWallClockNanoseconds: nil)
     }
 
     /// Ends the span at an explicit wall-clock time, in nanoseconds since the Unix epoch.
     public func finish(atWallClockNanoseconds end: Int64) {
         guard let slot = openSlot else { return }
-        slot.pointee.engine.finish(slot, endWallClockNanoseconds: end)
+        slot.engine.finish(slot, endWallClockNanoseconds: end)
     }
 
     /// The span's context, to parent spans on it elsewhere or to propagate it. While the span is open it carries

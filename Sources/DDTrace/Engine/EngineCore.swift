@@ -141,6 +141,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             // before this store (a released root has open == 0) or after it (the generation changed).
             slot.traceState.store(
                 TraceCounters.pack(generation: generation, created: 1, open: 1), ordering: .relaxed)
+            slot.pointee.chunkHead = nil
+            slot.pointee.chunkTail = nil
             slot.pointee.received = 0
             slot.pointee.expected = 0
             slot.pointee.chunkPending = 0

@@ -82,7 +82,7 @@ extension UnsafeMutablePointer where Pointee == SlotPool {
         // Link back to front so the list hands out slots in address order (kinder to the prefetcher).
         for index in stride(from: count - 1, through: 0, by: -1) {
             let slot = (memory + index * SpanSlot.stride).bindMemory(to: SlotHeader.self, capacity: 1)
-            SpanSlot.initializeHeader(slot, pool: self, engine: pointee.engine)
+            SpanSlot.initializeHeader(slot, pool: self)
             slot.pointee.next = previous
             previous = slot
         }

@@ -43,36 +43,38 @@ enum SlotState {
 /// Sentinel for "no sampling priority set" in `SlotHeader.samplingPriority`.
 let unsetSamplingPriority: Int8 = .min
 
+/// The header of a slot, laid out so that an ordinary span touches as few cache lines as possible: everything a
+/// span writes on the hot path (and the flusher reads and resets for every span) sits in the first three lines;
+/// what only a local root uses (the trace's counters, propagated context, the flusher's chunk and sampling state)
+/// comes after them, in lines a child span never touches. Swift lays out a struct's stored properties in
+/// declaration order, so the order below is the layout; `SpanSlotLayoutTests` checks the line of each group.
+///
+/// A child span with 2 tags and 1 metric writes 5 lines of its own slot (the 3 header lines, the first meta line,
+/// the first metric line) where the previous layout wrote 8; the flusher reads the same 5.
 struct SlotHeader {
-    // --- Fixed at pool creation.
-    /// The pool this slot returns to (inside its owner thread's state).
+    // --- Line 0: identity and links.
+    /// The pool this slot returns to (inside its owner thread's state); the engine is reached through it.
     var pool: UnsafeMutablePointer<SlotPool>
-    /// The engine this slot belongs to.
-    var engine: UnsafeMutablePointer<EngineCore>
-
-    // --- Atomics (accessed through `UnsafeAtomic` views, see the extension below).
-    /// Incremented each time the slot is handed out; `DDSpan` handles carry the value they were created with, so
-    /// a stale handle (its span finished and the slot reused) is detected and ignored.
-    var generationStorage: UnsafeAtomic<UInt32>.Storage
-    /// Only meaningful on a local root slot: the trace's packed counters, see `TraceCounters`.
-    var traceStateStorage: UnsafeAtomic<UInt64>.Storage
-    /// Only meaningful on a local root slot: a sampling decision made before the trace finished (at the first
-    /// inject), `priority & 0xff | mechanism << 8`, or 0 when none was made. Set once by CAS from any thread.
-    var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
-
-    // --- Links.
     /// Next slot in a free list, in the engine's ring-overflow stack, or in an overflow-tag chain.
     var next: UnsafeMutablePointer<SlotHeader>?
     /// The local root whose counters this span is registered with (itself for a local root).
     var localRoot: UnsafeMutablePointer<SlotHeader>?
-    var localRootGeneration: UInt32
-    /// The local parent's slot and generation (to find the next active span when this one finishes).
+    /// The local parent's slot (to find the next active span when this one finishes).
     var parentSlot: UnsafeMutablePointer<SlotHeader>?
-    var parentGeneration: UInt32
     /// The first overflow-tag slot, if this span has more tags than fit inline.
     var overflow: UnsafeMutablePointer<SlotHeader>?
+    /// Flusher-private: next span in its local root's chunk list.
+    var chunkNext: UnsafeMutablePointer<SlotHeader>?
+    /// Incremented each time the slot is handed out; `DDSpan` handles carry the value they were created with, so
+    /// a stale handle (its span finished and the slot reused) is detected and ignored. Accessed atomically.
+    var generationStorage: UnsafeAtomic<UInt32>.Storage
+    var localRootGeneration: UInt32
+    var parentGeneration: UInt32
+    /// Total spans registered with this span's local root, set by the span whose finish closed the trace
+    /// (0 otherwise). Tells the flusher how many spans of the chunk to wait for.
+    var closingTotal: UInt32
 
-    // --- Span data, written by the span's owner.
+    // --- Line 1: span data, written by the span's owner.
     var traceIdHigh: UInt64
     var traceIdLow: UInt64
     var spanId: UInt64
@@ -80,50 +82,55 @@ struct SlotHeader {
     /// CLOCK_MONOTONIC at start; the flusher converts it to wall time with the engine's clock offset.
     var startMonotonic: Int64
     var endMonotonic: Int64
-    /// Total spans registered with this span's local root, set by the span whose finish closed the trace
-    /// (0 otherwise). Tells the flusher how many spans of the chunk to wait for.
-    var closingTotal: UInt32
+    var error: Int32
     var metaCount: UInt16
     var metricCount: UInt16
     var state: UInt8
-    var error: Int32
     /// A sampling priority set manually (USER_KEEP/USER_REJECT) on this span for its whole trace;
     /// `unsetSamplingPriority` when absent.
     var samplingPriority: Int8
-    /// On a local root: the priority inherited from a propagated (remote) parent context.
-    var inheritedPriority: Int8
+
+    // --- Line 2: the span's strings.
     var name: String
     /// "" means the tracer's default service (saves storing a reference on the hot path).
     var service: String
     /// "" means the same as `name` (as the agent does for an empty resource).
     var resource: String
     var type: String
+
+    // --- Local root only (lines 3-4).
+    /// The trace's packed counters, see `TraceCounters`. Updated atomically by every span of the trace.
+    var traceStateStorage: UnsafeAtomic<UInt64>.Storage
+    /// A sampling decision made before the trace finished (at the first inject),
+    /// `priority & 0xff | mechanism << 8`, or 0 when none was made. Set once by CAS from any thread.
+    var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
+    /// The priority inherited from a propagated (remote) parent context.
+    var inheritedPriority: Int8
     /// `_dd.origin` inherited from a propagated context ("" when absent).
     var origin: String
-    /// On a local root continuing a remote trace: the propagated `_dd.p.*` tags (nil otherwise).
+    /// When continuing a remote trace: the propagated `_dd.p.*` tags (nil otherwise).
     var propagatedTags: [String: String]?
+    /// Rates recorded with an inject-time decision (`presetDecision`), written by the injecting thread before it
+    /// publishes the decision.
+    var presetRate: Double
+    var presetLimitRate: Double
 
-    // --- Flusher-private state, used only on local roots, only by the flusher thread.
+    // --- Local root only, flusher-private.
     var chunkHead: UnsafeMutablePointer<SlotHeader>?
     var chunkTail: UnsafeMutablePointer<SlotHeader>?
-    /// Next pointer in a local root's chunk list.
-    var chunkNext: UnsafeMutablePointer<SlotHeader>?
     var chunkPending: UInt32
     var received: UInt32
     var expected: UInt32
     /// The trace's sampling decision once made by the flusher (`unsetSamplingPriority` before).
     var decidedPriority: Int8
     var decisionMechanism: Int8
-    var decisionRate: Double
-    /// `_dd.limit_psr` of the decision (-1: none), and whether a rule asked to discard the trace.
-    var decisionLimitRate: Double
-    var decisionDiscard: Bool
-    /// Rates recorded with an inject-time decision (`presetDecision`), written by the injecting thread before it
-    /// publishes the decision.
-    var presetRate: Double
-    var presetLimitRate: Double
     /// The root span itself was already encoded by a partial flush; the slot is kept for its counters.
     var rootSent: Bool
+    /// Whether a rule asked to discard the trace.
+    var decisionDiscard: Bool
+    var decisionRate: Double
+    /// `_dd.limit_psr` of the decision (-1: none).
+    var decisionLimitRate: Double
     /// When the oldest span still pending in this root's chunk list arrived (monotonic ns), for stale traces.
     var pendingSince: Int64
 }
@@ -153,6 +160,8 @@ enum TraceCounters {
 typealias SlotPointer = UnsafeMutablePointer<SlotHeader>
 
 extension UnsafeMutablePointer where Pointee == SlotHeader {
+    @inline(__always) var engine: UnsafeMutablePointer<EngineCore> { pointee.pool.pointee.engine }
+
     @inline(__always) var generation: UnsafeAtomic<UInt32> {
         UnsafeAtomic(at: self.pointer(to: \.generationStorage)!)
     }
@@ -184,7 +193,8 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
 enum SpanSlot {
     static let metaCapacity = 8
     static let metricCapacity = 4
-    static let metaOffset = align(MemoryLayout<SlotHeader>.size, to: MemoryLayout<MetaEntry>.alignment)
+    /// The tag areas start on a line of their own, so the first two meta entries share one line.
+    static let metaOffset = align(MemoryLayout<SlotHeader>.size, to: 64)
     static let metricOffset = align(
         metaOffset + metaCapacity * MemoryLayout<MetaEntry>.stride, to: MemoryLayout<MetricEntry>.alignment)
     /// Rounded to whole cache lines so that two threads' slots never share a line.
@@ -195,30 +205,38 @@ enum SpanSlot {
     }
 
     /// Initialises the header of a fresh slot in pool memory.
-    static func initializeHeader(
-        _ slot: SlotPointer, pool: UnsafeMutablePointer<SlotPool>, engine: UnsafeMutablePointer<EngineCore>
-    ) {
+    static func initializeHeader(_ slot: SlotPointer, pool: UnsafeMutablePointer<SlotPool>) {
         slot.initialize(
             to: SlotHeader(
-                pool: pool, engine: engine, generationStorage: .init(0), traceStateStorage: .init(0),
-                presetDecisionStorage: .init(0), next: nil, localRoot: nil, localRootGeneration: 0, parentSlot: nil,
-                parentGeneration: 0, overflow: nil, traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0,
-                startMonotonic: 0, endMonotonic: 0, closingTotal: 0, metaCount: 0, metricCount: 0,
-                state: SlotState.free, error: 0, samplingPriority: unsetSamplingPriority,
-                inheritedPriority: unsetSamplingPriority, name: "", service: "",
-                resource: "", type: "", origin: "", propagatedTags: nil, chunkHead: nil, chunkTail: nil, chunkNext: nil,
-                chunkPending: 0, received: 0, expected: 0, decidedPriority: unsetSamplingPriority,
-                decisionMechanism: 0, decisionRate: 0, decisionLimitRate: -1, decisionDiscard: false, presetRate: 1,
-                presetLimitRate: -1, rootSent: false, pendingSince: 0))
+                pool: pool, next: nil, localRoot: nil, parentSlot: nil, overflow: nil, chunkNext: nil,
+                generationStorage: .init(0), localRootGeneration: 0, parentGeneration: 0, closingTotal: 0,
+                traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0, startMonotonic: 0, endMonotonic: 0, error: 0,
+                metaCount: 0, metricCount: 0, state: SlotState.free, samplingPriority: unsetSamplingPriority,
+                name: "", service: "", resource: "", type: "",
+                traceStateStorage: .init(0), presetDecisionStorage: .init(0), inheritedPriority: unsetSamplingPriority,
+                origin: "", propagatedTags: nil, presetRate: 1, presetLimitRate: -1,
+                chunkHead: nil, chunkTail: nil, chunkPending: 0, received: 0, expected: 0,
+                decidedPriority: unsetSamplingPriority, decisionMechanism: 0, rootSent: false, decisionDiscard: false,
+                decisionRate: 0, decisionLimitRate: -1, pendingSince: 0))
     }
 
-    /// Prefetches the cache lines of a slot the caller is about to use: its header and its first tag lines.
+    /// Prefetches the cache lines an ordinary span uses: the three hot header lines, the first meta line and the
+    /// first metric line (not the local-root lines, nor tag lines most spans never reach).
     @inline(__always) static func prefetch(_ slot: SlotPointer, forWriting: Bool) {
         let raw = UnsafeRawPointer(slot)
-        var offset = 0
-        while offset < metricOffset + 64 {
-            if forWriting { ddtrace_prefetch_write(raw + offset) } else { ddtrace_prefetch_read(raw + offset) }
-            offset += 64
+        let lines = (raw, raw + 64, raw + 128, raw + metaOffset, raw + (metricOffset & ~63))
+        if forWriting {
+            ddtrace_prefetch_write(lines.0)
+            ddtrace_prefetch_write(lines.1)
+            ddtrace_prefetch_write(lines.2)
+            ddtrace_prefetch_write(lines.3)
+            ddtrace_prefetch_write(lines.4)
+        } else {
+            ddtrace_prefetch_read(lines.0)
+            ddtrace_prefetch_read(lines.1)
+            ddtrace_prefetch_read(lines.2)
+            ddtrace_prefetch_read(lines.3)
+            ddtrace_prefetch_read(lines.4)
         }
     }
 
@@ -259,16 +277,19 @@ enum SpanSlot {
         StringStorage.destroy(slot.pointer(to: \.service).unsafelyUnwrapped, checked: checked)
         StringStorage.destroy(slot.pointer(to: \.resource).unsafelyUnwrapped, checked: checked)
         StringStorage.destroy(slot.pointer(to: \.type).unsafelyUnwrapped, checked: checked)
-        if !slot.pointee.origin.isEmpty { slot.pointee.origin = "" }
-        if slot.pointee.propagatedTags != nil { slot.pointee.propagatedTags = nil }
+        // Only a local root's `startSpan` sets the propagated context (EngineCore), and checking it on any other
+        // slot would read a root-only line a child span never touches.
+        if slot.pointee.localRoot == slot {
+            if !slot.pointee.origin.isEmpty { slot.pointee.origin = "" }
+            if slot.pointee.propagatedTags != nil { slot.pointee.propagatedTags = nil }
+        }
         // `state` and `parentSlot` are deliberately left as they are (the next `startSpan` sets both). A span
         // handle may still read them after `finish()` (`isRecording`, `nearestOpen`), on its own thread, having
         // seen the old generation just before `release` bumped it; writing them here raced with those reads
         // (ThreadSanitizer). Leaving them is safe: only finished spans and tag carriers are released, so the kept
         // state is never `open`, and a released slot is never reached through a matching generation.
+        // The root-only chunk list head and tail are reset by `startSpan` when the slot next becomes a root.
         slot.pointee.localRoot = nil
-        slot.pointee.chunkHead = nil
-        slot.pointee.chunkTail = nil
         slot.pointee.chunkNext = nil
         return overflow
     }
