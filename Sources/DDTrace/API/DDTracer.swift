@@ -97,6 +97,16 @@ public final class DDTracer: Sendable {
         }
     }
 
+    /// A tracer dropped without `shutdown()` stops its flusher the same way, without waiting for it: the thread
+    /// sends what has finished, then exits and frees its payload buffers, agent connection and io_uring instance.
+    /// Before, the thread (which keeps the flusher) ran on for the life of the process. The engine's memory stays:
+    /// span handles that outlive the tracer still point into its pools, and their spans count as dropped after
+    /// shutdown.
+    deinit {
+        engine.pointer.pointee.isShutDown.store(true, ordering: .releasing)
+        if resolved.enabled { _ = flusher.stop(timeout: .zero) }
+    }
+
     // MARK: The shared tracer
 
     private static let sharedTracer = LockedValue<DDTracer?>(nil)
