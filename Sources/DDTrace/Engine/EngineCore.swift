@@ -12,19 +12,19 @@
 import Atomics
 import CDDTraceShims
 
-struct EngineCore {
-    let spanPoolSize: Int
-    let ringCapacity: Int
-    let enabled: Bool
+@usableFromInline struct EngineCore {
+    @usableFromInline let spanPoolSize: Int
+    @usableFromInline let ringCapacity: Int
+    @usableFromInline let enabled: Bool
     /// Service of spans that name none and have no local parent.
-    let defaultService: String
+    @usableFromInline let defaultService: String
     let registry: Unmanaged<ThreadRegistry>
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns; refreshed by the flusher. Spans store monotonic times, so a
     /// wall-clock step never produces a negative duration.
-    let wallClockOffset: UnsafeAtomic<Int64>
+    @usableFromInline let wallClockOffset: UnsafeAtomic<Int64>
     /// Finished slots that did not fit in their thread's ring (linked through `next`).
-    let overflowStack: UnsafeAtomic<Int>
-    let isShutDown: UnsafeAtomic<Bool>
+    @usableFromInline let overflowStack: UnsafeAtomic<Int>
+    @usableFromInline let isShutDown: UnsafeAtomic<Bool>
 }
 
 /// A `Sendable` wrapper for the engine pointer (the engine is shared by design; its fields are immutable or atomic).
@@ -71,7 +71,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         return engine
     }
 
-    @inline(__always) var threadState: UnsafeMutablePointer<ThreadState> {
+    @inlinable @inline(__always) var threadState: UnsafeMutablePointer<ThreadState> {
         if ddtrace_tls_get_engine() == UnsafeMutableRawPointer(self), let state = ddtrace_tls_get_state() {
             return state.assumingMemoryBound(to: ThreadState.self)
         }
@@ -229,7 +229,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
 
     /// Finishes a span: stamps its end, updates its trace's counters and publishes it to the calling thread's
     /// ring. Finishing a stale, dropped or already finished span does nothing.
-    @inline(__always) func finish(_ slot: SlotPointer, endWallClockNanoseconds: Int64?) {
+    @inlinable @inline(__always) func finish(_ slot: SlotPointer, endWallClockNanoseconds: Int64?) {
         if pointee.isShutDown.load(ordering: .relaxed) {
             // The flusher is gone: nothing would send this span. Count it; the slot stays taken.
             slot.pointee.state = SlotState.finished
@@ -261,7 +261,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     /// the span's data and its `next` link are visible to the flusher; successive CASes continue the release
     /// sequence, so every pusher's slot is covered. Relaxed on the initial load and on failure: the head read is
     /// only stored as a link, never dereferenced. No ABA: the flusher takes the whole stack at once, never pops.
-    @inline(never) private func pushOverflow(_ slot: SlotPointer) {
+    @usableFromInline @inline(never) func pushOverflow(_ slot: SlotPointer) {
         var head = pointee.overflowStack.load(ordering: .relaxed)
         while true {
             slot.pointee.next = SlotPointer(bitPattern: head)
@@ -279,7 +279,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     // first (O(1) for native strings), so distinct keys cost a length comparison each and the encoder never has
     // to de-duplicate.
 
-    @inline(__always) func setMeta(_ slot: SlotPointer, key: consuming String, value: consuming String) {
+    @inlinable @inline(__always) func setMeta(_ slot: SlotPointer, key: consuming String, value: consuming String) {
         let count = Int(slot.pointee.metaCount)
         let entries = slot.metaEntries
         let length = key.utf8.count
@@ -297,7 +297,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         }
     }
 
-    @inline(__always) func setMetric(_ slot: SlotPointer, key: consuming String, value: Double) {
+    @inlinable @inline(__always) func setMetric(_ slot: SlotPointer, key: consuming String, value: Double) {
         let count = Int(slot.pointee.metricCount)
         let entries = slot.metricEntries
         let length = key.utf8.count
@@ -319,14 +319,14 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     // existing entry anywhere in the chain, else append to the first carrier with room, else chain a new carrier
     // taken from the calling thread's pool. With the pool exhausted the tag is lost and counted.
 
-    @inline(never) private func setOverflowMeta(_ slot: SlotPointer, key: String, value: String) {
+    @usableFromInline @inline(never) func setOverflowMeta(_ slot: SlotPointer, key: String, value: String) {
         let state = threadState
         if !SlotTags.setMeta(slot, key, value, newCarrier: { state.pool.take() }) {
             state.count(.tagsDroppedPoolExhausted)
         }
     }
 
-    @inline(never) private func setOverflowMetric(_ slot: SlotPointer, key: String, value: Double) {
+    @usableFromInline @inline(never) func setOverflowMetric(_ slot: SlotPointer, key: String, value: Double) {
         let state = threadState
         if !SlotTags.setMetric(slot, key, value, newCarrier: { state.pool.take() }) {
             state.count(.tagsDroppedPoolExhausted)

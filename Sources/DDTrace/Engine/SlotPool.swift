@@ -18,13 +18,13 @@
 import Atomics
 import CDDTraceShims
 
-struct SlotPool {
+@usableFromInline struct SlotPool {
     /// Owner-only free list.
     var localFree: SlotPointer?
     /// Slots handed out by this pool so far (owner-only).
     var allocated: Int
     let capacity: Int
-    let engine: UnsafeMutablePointer<EngineCore>
+    @usableFromInline let engine: UnsafeMutablePointer<EngineCore>
     /// Head of the remote free stack (a `SlotPointer` as an `Int`), on its own cache line: it is written by the
     /// flusher while the owner writes `localFree`.
     let remoteFree: UnsafeAtomic<Int>

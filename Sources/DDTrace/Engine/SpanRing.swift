@@ -9,12 +9,12 @@
 
 import Atomics
 
-struct SpanRing: @unchecked Sendable {  // shared by one producer and one consumer by design
-    let entries: UnsafeMutablePointer<SlotPointer?>
-    let mask: Int
+@usableFromInline struct SpanRing: @unchecked Sendable {  // shared by one producer and one consumer by design
+    @usableFromInline let entries: UnsafeMutablePointer<SlotPointer?>
+    @usableFromInline let mask: Int
     /// Layout: [0] head (consumer-written atomic), [8] consumer's cached tail;
     ///         [128] tail (producer-written atomic), [136] producer's cached head.
-    let control: UnsafeMutableRawPointer
+    @usableFromInline let control: UnsafeMutableRawPointer
 
     init(capacity: Int) {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0, "ring capacity must be a power of two")
@@ -31,21 +31,21 @@ struct SpanRing: @unchecked Sendable {  // shared by one producer and one consum
 
     static let prefetchDistance = 4
 
-    @inline(__always) private var head: UnsafeAtomic<Int> {
+    @inlinable @inline(__always) var head: UnsafeAtomic<Int> {
         UnsafeAtomic(at: control.assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
     }
     @inline(__always) private var consumerCachedTail: UnsafeMutablePointer<Int> {
         (control + 8).assumingMemoryBound(to: Int.self)
     }
-    @inline(__always) private var tail: UnsafeAtomic<Int> {
+    @inlinable @inline(__always) var tail: UnsafeAtomic<Int> {
         UnsafeAtomic(at: (control + 128).assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
     }
-    @inline(__always) private var producerCachedHead: UnsafeMutablePointer<Int> {
+    @inlinable @inline(__always) var producerCachedHead: UnsafeMutablePointer<Int> {
         (control + 136).assumingMemoryBound(to: Int.self)
     }
 
     /// Publishes one slot. Returns false when the ring is full. Producer thread only.
-    @inline(__always) func push(_ slot: SlotPointer) -> Bool {
+    @inlinable @inline(__always) func push(_ slot: SlotPointer) -> Bool {
         // Relaxed: the producer is the only writer of `tail`, so it reads back its own last store.
         let tailIndex = tail.load(ordering: .relaxed)
         if tailIndex &- producerCachedHead.pointee > mask {

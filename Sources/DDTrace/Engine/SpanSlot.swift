@@ -19,25 +19,37 @@ import Atomics
 import CDDTraceShims
 
 /// One string tag stored in a slot.
-struct MetaEntry {
-    var key: String
-    var value: String
+@usableFromInline struct MetaEntry {
+    @usableFromInline var key: String
+    @usableFromInline var value: String
+
+    @inlinable init(key: consuming String, value: consuming String) {
+        self.key = key
+        self.value = value
+    }
 }
 
 /// One numeric tag stored in a slot.
-struct MetricEntry {
-    var key: String
-    var value: Double
+@usableFromInline struct MetricEntry {
+    @usableFromInline var key: String
+    @usableFromInline var value: Double
+
+    @inlinable init(key: consuming String, value: Double) {
+        self.key = key
+        self.value = value
+    }
 }
 
 /// Lifecycle states of a slot, stored in `SlotHeader.state`.
-enum SlotState {
+@usableFromInline enum SlotState {
+    // Computed, not stored: the inlinable span API compares with them in the caller's module, where a stored
+    // static would be a call to its lazy initializer.
     /// Never handed out yet. A slot back in its pool keeps the state it had (see `SpanSlot.clear`).
-    static let free: UInt8 = 0
-    static let open: UInt8 = 1
-    static let finished: UInt8 = 2
+    @inlinable static var free: UInt8 { 0 }
+    @inlinable static var open: UInt8 { 1 }
+    @inlinable static var finished: UInt8 { 2 }
     /// The slot is only a carrier of overflow tags for another slot.
-    static let overflowTags: UInt8 = 3
+    @inlinable static var overflowTags: UInt8 { 3 }
 }
 
 /// Sentinel for "no sampling priority set" in `SlotHeader.samplingPriority`.
@@ -51,88 +63,89 @@ let unsetSamplingPriority: Int8 = .min
 ///
 /// A child span with 2 tags and 1 metric writes 5 lines of its own slot (the 3 header lines, the first meta line,
 /// the first metric line) where the previous layout wrote 8; the flusher reads the same 5.
-struct SlotHeader {
+@usableFromInline struct SlotHeader {
     // --- Line 0: identity and links.
     /// The pool this slot returns to (inside its owner thread's state); the engine is reached through it.
-    var pool: UnsafeMutablePointer<SlotPool>
+    @usableFromInline var pool: UnsafeMutablePointer<SlotPool>
     /// Next slot in a free list, in the engine's ring-overflow stack, or in an overflow-tag chain.
-    var next: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var next: UnsafeMutablePointer<SlotHeader>?
     /// The local root whose counters this span is registered with (itself for a local root).
-    var localRoot: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var localRoot: UnsafeMutablePointer<SlotHeader>?
     /// The local parent's slot (to find the next active span when this one finishes).
-    var parentSlot: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var parentSlot: UnsafeMutablePointer<SlotHeader>?
     /// The first overflow-tag slot, if this span has more tags than fit inline.
-    var overflow: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var overflow: UnsafeMutablePointer<SlotHeader>?
     /// Flusher-private: next span in its local root's chunk list.
-    var chunkNext: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var chunkNext: UnsafeMutablePointer<SlotHeader>?
     /// Incremented each time the slot is handed out; `DDSpan` handles carry the value they were created with, so
     /// a stale handle (its span finished and the slot reused) is detected and ignored. Accessed atomically.
-    var generationStorage: UnsafeAtomic<UInt32>.Storage
-    var localRootGeneration: UInt32
-    var parentGeneration: UInt32
+    @usableFromInline var generationStorage: UnsafeAtomic<UInt32>.Storage
+    @usableFromInline var localRootGeneration: UInt32
+    @usableFromInline var parentGeneration: UInt32
     /// Total spans registered with this span's local root, set by the span whose finish closed the trace
     /// (0 otherwise). Tells the flusher how many spans of the chunk to wait for.
-    var closingTotal: UInt32
+    @usableFromInline var closingTotal: UInt32
 
     // --- Line 1: span data, written by the span's owner.
-    var traceIdHigh: UInt64
-    var traceIdLow: UInt64
-    var spanId: UInt64
-    var parentId: UInt64
+    @usableFromInline var traceIdHigh: UInt64
+    @usableFromInline var traceIdLow: UInt64
+    @usableFromInline var spanId: UInt64
+    @usableFromInline var parentId: UInt64
     /// CLOCK_MONOTONIC at start; the flusher converts it to wall time with the engine's clock offset.
-    var startMonotonic: Int64
-    var endMonotonic: Int64
-    var error: Int32
-    var metaCount: UInt16
-    var metricCount: UInt16
-    var state: UInt8
+    @usableFromInline var startMonotonic: Int64
+    @usableFromInline var endMonotonic: Int64
+    @usableFromInline var error: Int32
+    @usableFromInline var metaCount: UInt16
+    @usableFromInline var metricCount: UInt16
+    @usableFromInline var state: UInt8
     /// A sampling priority set manually (USER_KEEP/USER_REJECT) on this span for its whole trace;
     /// `unsetSamplingPriority` when absent.
-    var samplingPriority: Int8
+    @usableFromInline var samplingPriority: Int8
 
     // --- Line 2: the span's strings.
-    var name: String
+    @usableFromInline var name: String
     /// "" means the tracer's default service (saves storing a reference on the hot path).
-    var service: String
+    @usableFromInline var service: String
     /// "" means the same as `name` (as the agent does for an empty resource).
-    var resource: String
-    var type: String
+    @usableFromInline var resource: String
+    @usableFromInline var type: String
 
-    // --- Local root only (lines 3-4).
+    // --- Line 3: local root only, what `startSpan` resets on a new root and the flusher updates per span.
     /// The trace's packed counters, see `TraceCounters`. Updated atomically by every span of the trace.
-    var traceStateStorage: UnsafeAtomic<UInt64>.Storage
+    @usableFromInline var traceStateStorage: UnsafeAtomic<UInt64>.Storage
+    /// Flusher-private: the spans of this root's chunk that arrived and are not sent yet.
+    @usableFromInline var chunkHead: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var chunkTail: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var chunkPending: UInt32
+    @usableFromInline var received: UInt32
+    @usableFromInline var expected: UInt32
     /// A sampling decision made before the trace finished (at the first inject),
     /// `priority & 0xff | mechanism << 8`, or 0 when none was made. Set once by CAS from any thread.
-    var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
+    @usableFromInline var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
     /// The priority inherited from a propagated (remote) parent context.
-    var inheritedPriority: Int8
+    @usableFromInline var inheritedPriority: Int8
+    /// The trace's sampling decision once made by the flusher (`unsetSamplingPriority` before).
+    @usableFromInline var decidedPriority: Int8
+    @usableFromInline var decisionMechanism: Int8
+    /// The root span itself was already encoded by a partial flush; the slot is kept for its counters.
+    @usableFromInline var rootSent: Bool
+    /// Whether a rule asked to discard the trace.
+    @usableFromInline var decisionDiscard: Bool
     /// `_dd.origin` inherited from a propagated context ("" when absent).
-    var origin: String
+    @usableFromInline var origin: String
+
+    // --- Line 4: local root only, rarer.
     /// When continuing a remote trace: the propagated `_dd.p.*` tags (nil otherwise).
-    var propagatedTags: [String: String]?
+    @usableFromInline var propagatedTags: [String: String]?
     /// Rates recorded with an inject-time decision (`presetDecision`), written by the injecting thread before it
     /// publishes the decision.
-    var presetRate: Double
-    var presetLimitRate: Double
-
-    // --- Local root only, flusher-private.
-    var chunkHead: UnsafeMutablePointer<SlotHeader>?
-    var chunkTail: UnsafeMutablePointer<SlotHeader>?
-    var chunkPending: UInt32
-    var received: UInt32
-    var expected: UInt32
-    /// The trace's sampling decision once made by the flusher (`unsetSamplingPriority` before).
-    var decidedPriority: Int8
-    var decisionMechanism: Int8
-    /// The root span itself was already encoded by a partial flush; the slot is kept for its counters.
-    var rootSent: Bool
-    /// Whether a rule asked to discard the trace.
-    var decisionDiscard: Bool
-    var decisionRate: Double
+    @usableFromInline var presetRate: Double
+    @usableFromInline var presetLimitRate: Double
+    @usableFromInline var decisionRate: Double
     /// `_dd.limit_psr` of the decision (-1: none).
-    var decisionLimitRate: Double
+    @usableFromInline var decisionLimitRate: Double
     /// When the oldest span still pending in this root's chunk list arrived (monotonic ns), for stale traces.
-    var pendingSince: Int64
+    @usableFromInline var pendingSince: Int64
 }
 
 /// The packed per-trace counters of a local root: `[generation:20 | created:22 | open:22]`.
@@ -141,32 +154,35 @@ struct SlotHeader {
 /// finished. Registration is a CAS that checks the generation (so a stale parent handle can never register with a
 /// recycled slot) and that the trace is still open: once `open` reached zero the trace is closed for good and a
 /// late child becomes the local root of a new chunk instead.
-enum TraceCounters {
-    static let countBits: UInt64 = 22
-    static let countMask: UInt64 = (1 << countBits) - 1
-    static let generationShift: UInt64 = 2 * countBits
-    static let generationMask: UInt64 = (1 << 20) - 1
-    static let one: UInt64 = 1
-    static let registerIncrement: UInt64 = (1 << countBits) | 1
+@usableFromInline enum TraceCounters {
+    // Computed (constant-folded): the inlinable `finish` uses them in the caller's module.
+    @inlinable static var countBits: UInt64 { 22 }
+    @inlinable static var countMask: UInt64 { (1 << countBits) - 1 }
+    @inlinable static var generationShift: UInt64 { 2 * countBits }
+    @inlinable static var generationMask: UInt64 { (1 << 20) - 1 }
+    @inlinable static var one: UInt64 { 1 }
+    @inlinable static var registerIncrement: UInt64 { (1 << countBits) | 1 }
 
     @inline(__always) static func pack(generation: UInt32, created: UInt64, open: UInt64) -> UInt64 {
         ((UInt64(generation) & generationMask) << generationShift) | (created << countBits) | open
     }
-    @inline(__always) static func open(_ packed: UInt64) -> UInt64 { packed & countMask }
-    @inline(__always) static func created(_ packed: UInt64) -> UInt64 { (packed >> countBits) & countMask }
+    @inlinable @inline(__always) static func open(_ packed: UInt64) -> UInt64 { packed & countMask }
+    @inlinable @inline(__always) static func created(_ packed: UInt64) -> UInt64 {
+        (packed >> countBits) & countMask
+    }
     @inline(__always) static func generation(_ packed: UInt64) -> UInt64 { packed >> generationShift }
 }
 
-typealias SlotPointer = UnsafeMutablePointer<SlotHeader>
+@usableFromInline typealias SlotPointer = UnsafeMutablePointer<SlotHeader>
 
 extension UnsafeMutablePointer where Pointee == SlotHeader {
-    @inline(__always) var engine: UnsafeMutablePointer<EngineCore> { pointee.pool.pointee.engine }
+    @inlinable @inline(__always) var engine: UnsafeMutablePointer<EngineCore> { pointee.pool.pointee.engine }
 
-    @inline(__always) var generation: UnsafeAtomic<UInt32> {
+    @inlinable @inline(__always) var generation: UnsafeAtomic<UInt32> {
         UnsafeAtomic(at: self.pointer(to: \.generationStorage)!)
     }
 
-    @inline(__always) var traceState: UnsafeAtomic<UInt64> {
+    @inlinable @inline(__always) var traceState: UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: self.pointer(to: \.traceStateStorage)!)
     }
 
@@ -179,28 +195,33 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
         self.generation.load(ordering: .relaxed) == expected
     }
 
-    @inline(__always) var metaEntries: UnsafeMutablePointer<MetaEntry> {
+    @inlinable @inline(__always) var metaEntries: UnsafeMutablePointer<MetaEntry> {
         (UnsafeMutableRawPointer(self) + SpanSlot.metaOffset).assumingMemoryBound(to: MetaEntry.self)
     }
 
-    @inline(__always) var metricEntries: UnsafeMutablePointer<MetricEntry> {
+    @inlinable @inline(__always) var metricEntries: UnsafeMutablePointer<MetricEntry> {
         (UnsafeMutableRawPointer(self) + SpanSlot.metricOffset).assumingMemoryBound(to: MetricEntry.self)
     }
 }
 
 /// Geometry of a slot. The inline capacities cover the common span (HTTP spans carry 4-8 meta tags); more tags
 /// chain overflow slots.
-enum SpanSlot {
-    static let metaCapacity = 8
-    static let metricCapacity = 4
+@usableFromInline enum SpanSlot {
+    // The geometry is computed (constant-folded), not stored: the inlinable span API uses it in the caller's
+    // module, where a stored static would be a call to its lazy initializer.
+    @inlinable static var metaCapacity: Int { 8 }
+    @inlinable static var metricCapacity: Int { 4 }
     /// The tag areas start on a line of their own, so the first two meta entries share one line.
-    static let metaOffset = align(MemoryLayout<SlotHeader>.size, to: 64)
-    static let metricOffset = align(
-        metaOffset + metaCapacity * MemoryLayout<MetaEntry>.stride, to: MemoryLayout<MetricEntry>.alignment)
+    @inlinable static var metaOffset: Int { align(MemoryLayout<SlotHeader>.size, to: 64) }
+    @inlinable static var metricOffset: Int {
+        align(metaOffset + metaCapacity * MemoryLayout<MetaEntry>.stride, to: MemoryLayout<MetricEntry>.alignment)
+    }
     /// Rounded to whole cache lines so that two threads' slots never share a line.
-    static let stride = align(metricOffset + metricCapacity * MemoryLayout<MetricEntry>.stride, to: 64)
+    @inlinable static var stride: Int {
+        align(metricOffset + metricCapacity * MemoryLayout<MetricEntry>.stride, to: 64)
+    }
 
-    @inline(__always) static func align(_ value: Int, to alignment: Int) -> Int {
+    @inlinable static func align(_ value: Int, to alignment: Int) -> Int {
         (value + alignment - 1) & ~(alignment - 1)
     }
 
@@ -213,11 +234,11 @@ enum SpanSlot {
                 traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0, startMonotonic: 0, endMonotonic: 0, error: 0,
                 metaCount: 0, metricCount: 0, state: SlotState.free, samplingPriority: unsetSamplingPriority,
                 name: "", service: "", resource: "", type: "",
-                traceStateStorage: .init(0), presetDecisionStorage: .init(0), inheritedPriority: unsetSamplingPriority,
-                origin: "", propagatedTags: nil, presetRate: 1, presetLimitRate: -1,
-                chunkHead: nil, chunkTail: nil, chunkPending: 0, received: 0, expected: 0,
+                traceStateStorage: .init(0), chunkHead: nil, chunkTail: nil, chunkPending: 0, received: 0, expected: 0,
+                presetDecisionStorage: .init(0), inheritedPriority: unsetSamplingPriority,
                 decidedPriority: unsetSamplingPriority, decisionMechanism: 0, rootSent: false, decisionDiscard: false,
-                decisionRate: 0, decisionLimitRate: -1, pendingSince: 0))
+                origin: "", propagatedTags: nil, presetRate: 1, presetLimitRate: -1, decisionRate: 0,
+                decisionLimitRate: -1, pendingSince: 0))
     }
 
     /// Prefetches the cache lines an ordinary span uses: the three hot header lines, the first meta line and the

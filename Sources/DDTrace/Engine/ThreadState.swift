@@ -20,7 +20,7 @@ import CDDTraceShims
 
 /// Per-thread counters. Each is written only by its owner thread (a relaxed load plus a relaxed store, never a
 /// read-modify-write) and read by anyone with relaxed loads, so counting costs no shared cache-line traffic.
-enum ThreadCounter: Int, CaseIterable {
+@usableFromInline enum ThreadCounter: Int, CaseIterable {
     case spansStarted
     case spansFinished
     case droppedPoolExhausted
@@ -29,11 +29,11 @@ enum ThreadCounter: Int, CaseIterable {
     case ringOverflows
 }
 
-struct ThreadState {
-    var pool: SlotPool
-    let ring: SpanRing
-    var randomState: UInt64
-    let counters: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
+@usableFromInline struct ThreadState {
+    @usableFromInline var pool: SlotPool
+    @usableFromInline let ring: SpanRing
+    @usableFromInline var randomState: UInt64
+    @usableFromInline let counters: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
     let abandoned: UnsafeAtomic<Bool>
     let kernelThreadId: Int32
 
@@ -59,7 +59,7 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
     @inline(__always) var pool: UnsafeMutablePointer<SlotPool> { pointer(to: \.pool).unsafelyUnwrapped }
 
     /// Adds to one of this thread's counters. Owner thread only.
-    @inline(__always) func count(_ counter: ThreadCounter, _ amount: UInt64 = 1) {
+    @inlinable @inline(__always) func count(_ counter: ThreadCounter, _ amount: UInt64 = 1) {
         let cell = UnsafeAtomic<UInt64>(at: pointee.counters + counter.rawValue)
         // Relaxed load and store: this thread is the only writer (an adopting thread takes over only after the
         // acquire in `register`), so no increment can be lost; readers only need an untorn, recent value.
@@ -135,7 +135,7 @@ final class ThreadRegistry: Sendable {
 
 /// The slow path of thread-state lookup: a per-thread list of (engine, state) pairs stored under a pthread key
 /// whose destructor marks the states abandoned when the thread exits.
-enum ThreadStateDirectory {
+@usableFromInline enum ThreadStateDirectory {
     final class PerThread {
         var entries: [(engine: UnsafeMutableRawPointer, state: UnsafeMutablePointer<ThreadState>)] = []
     }
@@ -158,7 +158,7 @@ enum ThreadStateDirectory {
     }()
 
     /// Finds or registers the calling thread's state for `engine` and caches it in the C thread-locals.
-    static func state(for engine: UnsafeMutablePointer<EngineCore>) -> UnsafeMutablePointer<ThreadState> {
+    @usableFromInline static func state(for engine: UnsafeMutablePointer<EngineCore>) -> UnsafeMutablePointer<ThreadState> {
         let raw = UnsafeMutableRawPointer(engine)
         let perThread: PerThread
         if let existing = pthread_getspecific(key) {
