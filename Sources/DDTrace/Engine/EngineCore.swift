@@ -13,17 +13,17 @@ import Atomics
 import CDDTraceShims
 
 @usableFromInline struct EngineCore {
-    @usableFromInline let spanPoolSize: Int
-    @usableFromInline let ringCapacity: Int
-    @usableFromInline let enabled: Bool
+    let spanPoolSize: Int
+    let ringCapacity: Int
+    let enabled: Bool
     /// Service of spans that name none and have no local parent.
-    @usableFromInline let defaultService: String
+    let defaultService: String
     let registry: Unmanaged<ThreadRegistry>
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns; refreshed by the flusher. Spans store monotonic times, so a
     /// wall-clock step never produces a negative duration.
     @usableFromInline let wallClockOffset: UnsafeAtomic<Int64>
     /// Finished slots that did not fit in their thread's ring (linked through `next`).
-    @usableFromInline let overflowStack: UnsafeAtomic<Int>
+    let overflowStack: UnsafeAtomic<Int>
     @usableFromInline let isShutDown: UnsafeAtomic<Bool>
 }
 

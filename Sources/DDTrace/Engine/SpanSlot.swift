@@ -68,84 +68,84 @@ let unsetSamplingPriority: Int8 = .min
     /// The pool this slot returns to (inside its owner thread's state); the engine is reached through it.
     @usableFromInline var pool: UnsafeMutablePointer<SlotPool>
     /// Next slot in a free list, in the engine's ring-overflow stack, or in an overflow-tag chain.
-    @usableFromInline var next: UnsafeMutablePointer<SlotHeader>?
+    var next: UnsafeMutablePointer<SlotHeader>?
     /// The local root whose counters this span is registered with (itself for a local root).
     @usableFromInline var localRoot: UnsafeMutablePointer<SlotHeader>?
     /// The local parent's slot (to find the next active span when this one finishes).
-    @usableFromInline var parentSlot: UnsafeMutablePointer<SlotHeader>?
+    var parentSlot: UnsafeMutablePointer<SlotHeader>?
     /// The first overflow-tag slot, if this span has more tags than fit inline.
-    @usableFromInline var overflow: UnsafeMutablePointer<SlotHeader>?
+    var overflow: UnsafeMutablePointer<SlotHeader>?
     /// Flusher-private: next span in its local root's chunk list.
-    @usableFromInline var chunkNext: UnsafeMutablePointer<SlotHeader>?
+    var chunkNext: UnsafeMutablePointer<SlotHeader>?
     /// Incremented each time the slot is handed out; `DDSpan` handles carry the value they were created with, so
     /// a stale handle (its span finished and the slot reused) is detected and ignored. Accessed atomically.
     @usableFromInline var generationStorage: UnsafeAtomic<UInt32>.Storage
-    @usableFromInline var localRootGeneration: UInt32
-    @usableFromInline var parentGeneration: UInt32
+    var localRootGeneration: UInt32
+    var parentGeneration: UInt32
     /// Total spans registered with this span's local root, set by the span whose finish closed the trace
     /// (0 otherwise). Tells the flusher how many spans of the chunk to wait for.
     @usableFromInline var closingTotal: UInt32
 
     // --- Line 1: span data, written by the span's owner.
-    @usableFromInline var traceIdHigh: UInt64
-    @usableFromInline var traceIdLow: UInt64
-    @usableFromInline var spanId: UInt64
-    @usableFromInline var parentId: UInt64
+    var traceIdHigh: UInt64
+    var traceIdLow: UInt64
+    var spanId: UInt64
+    var parentId: UInt64
     /// CLOCK_MONOTONIC at start; the flusher converts it to wall time with the engine's clock offset.
-    @usableFromInline var startMonotonic: Int64
+    var startMonotonic: Int64
     @usableFromInline var endMonotonic: Int64
-    @usableFromInline var error: Int32
+    var error: Int32
     @usableFromInline var metaCount: UInt16
     @usableFromInline var metricCount: UInt16
     @usableFromInline var state: UInt8
     /// A sampling priority set manually (USER_KEEP/USER_REJECT) on this span for its whole trace;
     /// `unsetSamplingPriority` when absent.
-    @usableFromInline var samplingPriority: Int8
+    var samplingPriority: Int8
 
     // --- Line 2: the span's strings.
-    @usableFromInline var name: String
+    var name: String
     /// "" means the tracer's default service (saves storing a reference on the hot path).
-    @usableFromInline var service: String
+    var service: String
     /// "" means the same as `name` (as the agent does for an empty resource).
-    @usableFromInline var resource: String
-    @usableFromInline var type: String
+    var resource: String
+    var type: String
 
     // --- Line 3: local root only, what `startSpan` resets on a new root and the flusher updates per span.
     /// The trace's packed counters, see `TraceCounters`. Updated atomically by every span of the trace.
     @usableFromInline var traceStateStorage: UnsafeAtomic<UInt64>.Storage
     /// Flusher-private: the spans of this root's chunk that arrived and are not sent yet.
-    @usableFromInline var chunkHead: UnsafeMutablePointer<SlotHeader>?
-    @usableFromInline var chunkTail: UnsafeMutablePointer<SlotHeader>?
-    @usableFromInline var chunkPending: UInt32
-    @usableFromInline var received: UInt32
-    @usableFromInline var expected: UInt32
+    var chunkHead: UnsafeMutablePointer<SlotHeader>?
+    var chunkTail: UnsafeMutablePointer<SlotHeader>?
+    var chunkPending: UInt32
+    var received: UInt32
+    var expected: UInt32
     /// A sampling decision made before the trace finished (at the first inject),
     /// `priority & 0xff | mechanism << 8`, or 0 when none was made. Set once by CAS from any thread.
-    @usableFromInline var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
+    var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
     /// The priority inherited from a propagated (remote) parent context.
-    @usableFromInline var inheritedPriority: Int8
+    var inheritedPriority: Int8
     /// The trace's sampling decision once made by the flusher (`unsetSamplingPriority` before).
-    @usableFromInline var decidedPriority: Int8
-    @usableFromInline var decisionMechanism: Int8
+    var decidedPriority: Int8
+    var decisionMechanism: Int8
     /// The root span itself was already encoded by a partial flush; the slot is kept for its counters.
-    @usableFromInline var rootSent: Bool
+    var rootSent: Bool
     /// Whether a rule asked to discard the trace.
-    @usableFromInline var decisionDiscard: Bool
+    var decisionDiscard: Bool
     /// `_dd.origin` inherited from a propagated context ("" when absent).
-    @usableFromInline var origin: String
+    var origin: String
 
     // --- Line 4: local root only, rarer.
     /// When continuing a remote trace: the propagated `_dd.p.*` tags (nil otherwise).
-    @usableFromInline var propagatedTags: [String: String]?
+    var propagatedTags: [String: String]?
     /// Rates recorded with an inject-time decision (`presetDecision`), written by the injecting thread before it
     /// publishes the decision.
-    @usableFromInline var presetRate: Double
-    @usableFromInline var presetLimitRate: Double
-    @usableFromInline var decisionRate: Double
+    var presetRate: Double
+    var presetLimitRate: Double
+    var decisionRate: Double
     /// `_dd.limit_psr` of the decision (-1: none).
-    @usableFromInline var decisionLimitRate: Double
+    var decisionLimitRate: Double
     /// When the oldest span still pending in this root's chunk list arrived (monotonic ns), for stale traces.
-    @usableFromInline var pendingSince: Int64
+    var pendingSince: Int64
 }
 
 /// The packed per-trace counters of a local root: `[generation:20 | created:22 | open:22]`.
