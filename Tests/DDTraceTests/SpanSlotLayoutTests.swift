@@ -24,6 +24,8 @@ struct SpanSlotLayoutTests {
             \.localRootGeneration, \.parentGeneration, \.closingTotal,
         ]
         for field in lineZero { #expect(Self.line(field) == 0, "\(field)") }
+        // Offset 0 must be flusher-private (ThreadSanitizer reports the flusher's writes to a root's fields there).
+        #expect(MemoryLayout<SlotHeader>.offset(of: \.chunkNext) == 0)
         let lineOne: [PartialKeyPath<SlotHeader>] = [
             \.traceIdHigh, \.traceIdLow, \.spanId, \.parentId, \.startMonotonic, \.endMonotonic, \.error,
             \.metaCount, \.metricCount, \.state, \.samplingPriority,

@@ -65,6 +65,11 @@ let unsetSamplingPriority: Int8 = .min
 /// the first metric line) where the previous layout wrote 8; the flusher reads the same 5.
 @usableFromInline struct SlotHeader {
     // --- Line 0: identity and links.
+    /// Flusher-private: next span in its local root's chunk list. It comes first because ThreadSanitizer reports
+    /// a write through `slot.pointee.field = value` as a Swift access at the struct's base address: the flusher
+    /// writes a root's chunk fields while the root's owner may still be using the span, so the field at offset 0
+    /// must be one that no other thread reads (`pool`, read by every `setTag` and `finish`, was reported there).
+    var chunkNext: UnsafeMutablePointer<SlotHeader>?
     /// The pool this slot returns to (inside its owner thread's state); the engine is reached through it.
     @usableFromInline var pool: UnsafeMutablePointer<SlotPool>
     /// Next slot in a free list, in the engine's ring-overflow stack, or in an overflow-tag chain.
@@ -75,8 +80,6 @@ let unsetSamplingPriority: Int8 = .min
     var parentSlot: UnsafeMutablePointer<SlotHeader>?
     /// The first overflow-tag slot, if this span has more tags than fit inline.
     var overflow: UnsafeMutablePointer<SlotHeader>?
-    /// Flusher-private: next span in its local root's chunk list.
-    var chunkNext: UnsafeMutablePointer<SlotHeader>?
     /// Incremented each time the slot is handed out; `DDSpan` handles carry the value they were created with, so
     /// a stale handle (its span finished and the slot reused) is detected and ignored. Accessed atomically.
     @usableFromInline var generationStorage: UnsafeAtomic<UInt32>.Storage
@@ -229,7 +232,7 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
     static func initializeHeader(_ slot: SlotPointer, pool: UnsafeMutablePointer<SlotPool>) {
         slot.initialize(
             to: SlotHeader(
-                pool: pool, next: nil, localRoot: nil, parentSlot: nil, overflow: nil, chunkNext: nil,
+                chunkNext: nil, pool: pool, next: nil, localRoot: nil, parentSlot: nil, overflow: nil,
                 generationStorage: .init(0), localRootGeneration: 0, parentGeneration: 0, closingTotal: 0,
                 traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0, startMonotonic: 0, endMonotonic: 0, error: 0,
                 metaCount: 0, metricCount: 0, state: SlotState.free, samplingPriority: unsetSamplingPriority,
