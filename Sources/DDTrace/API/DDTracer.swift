@@ -103,8 +103,7 @@ public final class DDTracer: Sendable {
     /// span handles that outlive the tracer still point into its pools, and their spans count as dropped after
     /// shutdown.
     deinit {
-        engine.pointer.pointee.isShutDown.store(true, ordering: .releasing)
-        if resolved.enabled { _ = flusher.stop(timeout: .zero) }
+        shutdown(timeout: .zero)
     }
 
     // MARK: The shared tracer

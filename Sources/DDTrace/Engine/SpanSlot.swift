@@ -163,7 +163,6 @@ let unsetSamplingPriority: Int8 = .min
     @inlinable static var countMask: UInt64 { (1 << countBits) - 1 }
     @inlinable static var generationShift: UInt64 { 2 * countBits }
     @inlinable static var generationMask: UInt64 { (1 << 20) - 1 }
-    @inlinable static var one: UInt64 { 1 }
     @inlinable static var registerIncrement: UInt64 { (1 << countBits) | 1 }
 
     @inline(__always) static func pack(generation: UInt32, created: UInt64, open: UInt64) -> UInt64 {
