@@ -33,17 +33,20 @@ struct SpanSlotLayoutTests {
         for field in lineOne { #expect(Self.line(field) == 1, "\(field)") }
         #expect(MemoryLayout<SlotHeader>.offset(of: \.name) == 128)
         #expect(Self.end(\.type, size: MemoryLayout<String>.size) == 192)
-        // What a new local root resets in `startSpan`, and the flusher updates per span of its chunk: one line.
-        let rootLine: [PartialKeyPath<SlotHeader>] = [
-            \.traceStateStorage, \.chunkHead, \.chunkTail, \.chunkPending, \.received, \.expected,
+        // The trace's shared state, which every span of the trace updates (the counters), and the flusher's
+        // chunk list, which it updates for every span that arrives, must not share a line: each update would
+        // fetch the line from the other core.
+        let sharedLine: [PartialKeyPath<SlotHeader>] = [
+            \.traceStateStorage, \.origin, \.propagatedTags, \.presetRate, \.presetLimitRate, \.decisionRate,
             \.presetDecisionStorage, \.inheritedPriority, \.decidedPriority, \.decisionMechanism, \.rootSent,
-            \.decisionDiscard, \.origin,
+            \.decisionDiscard, \.lineThreePadding,
         ]
-        for field in rootLine { #expect(Self.line(field) == 3, "\(field)") }
-        let rarer: [PartialKeyPath<SlotHeader>] = [
-            \.propagatedTags, \.presetRate, \.presetLimitRate, \.decisionRate, \.decisionLimitRate, \.pendingSince,
+        for field in sharedLine { #expect(Self.line(field) == 3, "\(field)") }
+        let flusherLine: [PartialKeyPath<SlotHeader>] = [
+            \.chunkHead, \.chunkTail, \.pendingSince, \.decisionLimitRate, \.chunkPending, \.received, \.expected,
         ]
-        for field in rarer { #expect(Self.line(field) == 4, "\(field)") }
+        for field in flusherLine { #expect(Self.line(field) == 4, "\(field)") }
+        #expect(MemoryLayout<SlotHeader>.offset(of: \.chunkHead) == 256)
     }
 
     @Test("the tag areas start on a line: the first two meta entries share one, the first metrics another")

@@ -4,7 +4,8 @@
 //       Benchmarks/.build/release/HotPathProfile child2tags 200000
 //
 // Workloads: child2tags (the reference child span: 2 tags + 1 metric), root, trace2tags (scoped API),
-// nested5, floor (the C loop), encode (1000-span v0.4 payloads). Runs a warm-up of the same size first, so the
+// nested5, traces10 (the Pipeline benchmark's traces: a root with 3 tags and 9 reference children; profile the
+// flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode (1000-span v0.4 payloads). Runs a warm-up of the same size first, so the
 // profile shows steady state (pools and buffers grown).
 
 import BenchSupport
@@ -46,6 +47,16 @@ func runWorkload(_ count: Int) -> UInt64 {
             let s3 = tracer.startSpan("cache.get", childOf: s2)
             let s4 = tracer.startSpan("redis.command", childOf: s3)
             s4.finish(); s3.finish(); s2.finish(); s1.finish(); s0.finish()
+        }
+    case "traces10":
+        for _ in 0..<(count / 10) {
+            let root = tracer.startSpan(
+                "http.request", resource: "GET /api/v1/users/:id", spanType: "web", ignoreActive: true)
+            root.setTag("http.method", "GET")
+            root.setTag("http.route", "/api/v1/users/:id")
+            root.setTag("http.status_code", "200")
+            for _ in 1..<10 { childSpanWithTags(tracer, parent: root) }
+            root.finish()
         }
     case "floor":
         checksum = DDBenchmarkSupport.floorSpans(UInt64(count))

@@ -57,8 +57,9 @@ let unsetSamplingPriority: Int8 = .min
 
 /// The header of a slot, laid out so that an ordinary span touches as few cache lines as possible: everything a
 /// span writes on the hot path (and the flusher reads and resets for every span) sits in the first three lines;
-/// what only a local root uses (the trace's counters, propagated context, the flusher's chunk and sampling state)
-/// comes after them, in lines a child span never touches. Swift lays out a struct's stored properties in
+/// what only a local root uses comes after them, in lines a child's own slot never touches: first the trace's
+/// shared state (counters, propagated context, sampling), then the flusher's chunk list, apart, because the
+/// flusher updates it for every span while the trace's spans update the counters. Swift lays out a struct's stored properties in
 /// declaration order, so the order below is the layout; `SpanSlotLayoutTests` checks the line of each group.
 ///
 /// A child span with 2 tags and 1 metric writes 5 lines of its own slot (the 3 header lines, the first meta line,
@@ -113,15 +114,22 @@ let unsetSamplingPriority: Int8 = .min
     var resource: String
     var type: String
 
-    // --- Line 3: local root only, what `startSpan` resets on a new root and the flusher updates per span.
+    // --- Line 3: local root only, the trace's shared state: written by its spans' threads (the counters on every
+    // start and finish, the rest when a root starts or a context is injected), read by the flusher once per chunk.
+    // Nothing the flusher writes per span may sit here: with the chunk list on this line, every child's counter
+    // update had to fetch the line back from the flusher's core, and the flusher every append from the producer's.
     /// The trace's packed counters, see `TraceCounters`. Updated atomically by every span of the trace.
     @usableFromInline var traceStateStorage: UnsafeAtomic<UInt64>.Storage
-    /// Flusher-private: the spans of this root's chunk that arrived and are not sent yet.
-    var chunkHead: UnsafeMutablePointer<SlotHeader>?
-    var chunkTail: UnsafeMutablePointer<SlotHeader>?
-    var chunkPending: UInt32
-    var received: UInt32
-    var expected: UInt32
+    /// `_dd.origin` inherited from a propagated context ("" when absent).
+    var origin: String
+    /// When continuing a remote trace: the propagated `_dd.p.*` tags (nil otherwise).
+    var propagatedTags: [String: String]?
+    /// Rates recorded with an inject-time decision (`presetDecision`), written by the injecting thread before it
+    /// publishes the decision.
+    var presetRate: Double
+    var presetLimitRate: Double
+    /// The rate of the flusher's decision (written once per chunk, like the decision fields below).
+    var decisionRate: Double
     /// A sampling decision made before the trace finished (at the first inject),
     /// `priority & 0xff | mechanism << 8`, or 0 when none was made. Set once by CAS from any thread.
     var presetDecisionStorage: UnsafeAtomic<UInt16>.Storage
@@ -134,21 +142,20 @@ let unsetSamplingPriority: Int8 = .min
     var rootSent: Bool
     /// Whether a rule asked to discard the trace.
     var decisionDiscard: Bool
-    /// `_dd.origin` inherited from a propagated context ("" when absent).
-    var origin: String
+    /// Pads line 3 to its end, so that line 4 starts on a line of its own (checked by `SpanSlotLayoutTests`).
+    var lineThreePadding: UInt8
 
-    // --- Line 4: local root only, rarer.
-    /// When continuing a remote trace: the propagated `_dd.p.*` tags (nil otherwise).
-    var propagatedTags: [String: String]?
-    /// Rates recorded with an inject-time decision (`presetDecision`), written by the injecting thread before it
-    /// publishes the decision.
-    var presetRate: Double
-    var presetLimitRate: Double
-    var decisionRate: Double
-    /// `_dd.limit_psr` of the decision (-1: none).
-    var decisionLimitRate: Double
+    // --- Line 4: local root only, flusher-private: its chunk list, updated for every span that arrives.
+    var chunkHead: UnsafeMutablePointer<SlotHeader>?
+    var chunkTail: UnsafeMutablePointer<SlotHeader>?
     /// When the oldest span still pending in this root's chunk list arrived (monotonic ns), for stale traces.
     var pendingSince: Int64
+    /// `_dd.limit_psr` of the decision (-1: none).
+    var decisionLimitRate: Double
+    /// The spans of this root's chunk that arrived and are not sent yet.
+    var chunkPending: UInt32
+    var received: UInt32
+    var expected: UInt32
 }
 
 /// The packed per-trace counters of a local root: `[generation:20 | created:22 | open:22]`.
@@ -236,11 +243,11 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
                 traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0, startMonotonic: 0, endMonotonic: 0, error: 0,
                 metaCount: 0, metricCount: 0, state: SlotState.free, samplingPriority: unsetSamplingPriority,
                 name: "", service: "", resource: "", type: "",
-                traceStateStorage: .init(0), chunkHead: nil, chunkTail: nil, chunkPending: 0, received: 0, expected: 0,
-                presetDecisionStorage: .init(0), inheritedPriority: unsetSamplingPriority,
+                traceStateStorage: .init(0), origin: "", propagatedTags: nil, presetRate: 1, presetLimitRate: -1,
+                decisionRate: 0, presetDecisionStorage: .init(0), inheritedPriority: unsetSamplingPriority,
                 decidedPriority: unsetSamplingPriority, decisionMechanism: 0, rootSent: false, decisionDiscard: false,
-                origin: "", propagatedTags: nil, presetRate: 1, presetLimitRate: -1, decisionRate: 0,
-                decisionLimitRate: -1, pendingSince: 0))
+                lineThreePadding: 0, chunkHead: nil, chunkTail: nil, pendingSince: 0, decisionLimitRate: -1,
+                chunkPending: 0, received: 0, expected: 0))
     }
 
     /// Prefetches the cache lines an ordinary span uses: the three hot header lines, the first meta line and the
