@@ -93,7 +93,7 @@ struct CLIInfoTests {
         #expect(output.contains("DD_SERVICE"))
         #expect(output.contains("\"cli-test\"  (env)"))
         #expect(output.contains("DD_TRACE_SPAN_POOL_SIZE"))
-        #expect(output.contains("\"4096\"  (default)"))
+        #expect(output.contains("\"16384\"  (default)"))
         #expect(output.contains("Invalid values: none"))
         #expect(output.contains("inject:  datadog,tracecontext,baggage"))
         #expect(output.contains("Agent: \(agent.tcpURL)"))

@@ -65,13 +65,13 @@ struct ConfigurationInvalidValueTests {
         row(.flushInterval, "0.001", .outOfRange, "using the default 1.0"),
         row(.flushInterval, "61", .outOfRange, "using the default 1.0"),
         row(.flushInterval, "1s", .invalidNumber, "using the default 1.0"),
-        row(.spanPoolSize, "abc", .invalidNumber, "using the default 4096"),
-        row(.spanPoolSize, "4096.0", .invalidNumber, "using the default 4096"),
-        row(.spanPoolSize, "63", .outOfRange, "using the default 4096"),
-        row(.spanPoolSize, "1048577", .outOfRange, "using the default 4096"),
-        row(.ringCapacity, "x", .invalidNumber, "using the default 8192"),
-        row(.ringCapacity, "255", .outOfRange, "using the default 8192"),
-        row(.ringCapacity, "1048577", .outOfRange, "using the default 8192"),
+        row(.spanPoolSize, "abc", .invalidNumber, "using the default 16384"),
+        row(.spanPoolSize, "4096.0", .invalidNumber, "using the default 16384"),
+        row(.spanPoolSize, "63", .outOfRange, "using the default 16384"),
+        row(.spanPoolSize, "1048577", .outOfRange, "using the default 16384"),
+        row(.ringCapacity, "x", .invalidNumber, "using the default 16384"),
+        row(.ringCapacity, "255", .outOfRange, "using the default 16384"),
+        row(.ringCapacity, "1048577", .outOfRange, "using the default 16384"),
         row(.ringCapacity, "1000", .notPowerOfTwo, "using 1024", changes: ["ringCapacity": "1024"]),
         row(.ringCapacity, "257", .notPowerOfTwo, "using 512", changes: ["ringCapacity": "512"]),
         row(.maxPayloadSize, "20MB", .invalidNumber, "using the default 20971520"),
@@ -138,7 +138,7 @@ struct ConfigurationInvalidValueTests {
         #expect(
             diagnostic.description
                 == "DD_TRACE_SPAN_POOL_SIZE=\"abc\": not an integer; allowed: an integer in 64...1048576; "
-                + "using the default 4096")
+                + "using the default 16384")
         let escaped = try ConfigTest.resolve(["DD_ENV": "a\nb"]).diagnostics.first?.description
         #expect(escaped?.contains("\n") == false)
     }
@@ -209,7 +209,7 @@ struct ConfigurationInvalidPropertyTests {
         InvalidPropertyRow(property: "flushInterval", value: "0.005 seconds", code: .outOfRange,
                            fallback: "using the default 1.0") { $0.flushInterval = .milliseconds(5) },
         InvalidPropertyRow(property: "spanPoolSize", value: "10", code: .outOfRange,
-                           fallback: "using the default 4096") { $0.spanPoolSize = 10 },
+                           fallback: "using the default 16384") { $0.spanPoolSize = 10 },
         InvalidPropertyRow(property: "ringCapacity", value: "3000", code: .notPowerOfTwo, fallback: "using 4096",
                            changes: ["ringCapacity": "4096"]) { $0.ringCapacity = 3000 },
         InvalidPropertyRow(property: "maxPayloadSize", value: "1", code: .outOfRange,

@@ -9,7 +9,7 @@
 //   (end to end), `flusherCPUNsPerSpan` (from `counters.flusherCPUNanoseconds`; x 1e6 = per million spans),
 //   `spansLost` (produced - decoded). The pool is sized to hold a whole burst, so this measures how fast the
 //   flusher, encoder and transport drain it.
-// - `pipeline.paced.<rate>`: the default configuration (4096-slot pools, 8192-entry rings, 1 s flush interval), a
+// - `pipeline.paced.<rate>`: the default configuration (16384-slot pools, 16384-entry rings, 1 s flush interval), a
 //   producer paced at a fixed rate for 2 s on a fresh tracer, then a flush. Custom metrics: `achievedSpansPerSecond`,
 //   `spansLost`, `flusherMilliCores` (flusher CPU / wall), `flusherCPUNsPerSpan`. The rate at which loss starts is
 //   the first rate with `spansLost > 0` (the summary table reports it).

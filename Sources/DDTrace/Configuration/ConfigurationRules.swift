@@ -62,8 +62,8 @@ struct IntegerRule: Sendable {
 
     static let agentPort = IntegerRule(defaultValue: 8126, range: 1...65_535)
     static let dogstatsdPort = IntegerRule(defaultValue: 8125, range: 1...65_535)
-    static let spanPoolSize = IntegerRule(defaultValue: 4096, range: 64...1_048_576)
-    static let ringCapacity = IntegerRule(defaultValue: 8192, range: 256...1_048_576, roundsUpToPowerOfTwo: true)
+    static let spanPoolSize = IntegerRule(defaultValue: 16_384, range: 64...1_048_576)
+    static let ringCapacity = IntegerRule(defaultValue: 16_384, range: 256...1_048_576, roundsUpToPowerOfTwo: true)
     /// dd-trace-py's default payload limit (20 MiB).
     static let maxPayloadSize = IntegerRule(defaultValue: 20_971_520, range: 65_536...52_428_800)
     static let bufferSize = IntegerRule(

@@ -5,7 +5,7 @@
 /// resolution fail with a ``DDConfigurationError``.
 ///
 /// Its ``description`` is one line suitable for logs, for example:
-/// `DD_TRACE_SPAN_POOL_SIZE="abc": not an integer; allowed: an integer in 64...1048576; using the default 4096`.
+/// `DD_TRACE_SPAN_POOL_SIZE="abc": not an integer; allowed: an integer in 64...1048576; using the default 16384`.
 public struct DDConfigurationDiagnostic: Sendable, Equatable, CustomStringConvertible {
     /// A stable, machine-readable classification of a diagnostic.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -48,7 +48,7 @@ public struct DDConfigurationDiagnostic: Sendable, Equatable, CustomStringConver
     public let message: String
     /// The values that would have been accepted.
     public let allowed: String
-    /// What the tracer does instead, e.g. `using the default 4096`.
+    /// What the tracer does instead, e.g. `using the default 16384`.
     public let fallback: String
 
     init(code: Code, source: String, value: String, message: String, allowed: String, fallback: String) {
