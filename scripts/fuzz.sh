@@ -8,6 +8,7 @@
 #
 # Environment:
 #   FUZZ_TARGETS        space-separated targets to run (default: all four)
+#   FUZZ_JOBS           how many targets run at once (default: the number of CPUs; each uses one core)
 #   FUZZ_CONFIGURATION  debug (default: fastest to build) or release (about 3x the executions per second, but a
 #                       longer build: better for long runs by hand)
 #   FUZZ_WORK           where the corpus copies, logs and crash inputs go (default: a new directory under /tmp)
@@ -28,7 +29,8 @@ scripts/setup.sh
 # --sanitize flags. lld, because gold warns about every ASan helper symbol it cannot export.
 echo "fuzz: building Fuzz/ ($configuration, -sanitize=fuzzer,address)"
 build_start=$SECONDS
-(cd Fuzz && swift build -c "$configuration" --sanitize=fuzzer --sanitize=address \
+# No index store (nothing here reads it; executables need none, unlike test discovery on Linux): 15 % less build time.
+(cd Fuzz && swift build -c "$configuration" --sanitize=fuzzer --sanitize=address --disable-index-store \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
 bin=$(cd Fuzz && swift build -c "$configuration" --show-bin-path)
 echo "fuzz: build took $((SECONDS - build_start)) s"
@@ -43,26 +45,51 @@ export SWIFT_BACKTRACE=enable=no
 export SWIFT_DETERMINISTIC_HASHING=1
 export LSAN_OPTIONS="suppressions=$root/Fuzz/lsan.supp:print_suppressions=0"
 
-failed=()
-summary_rows=()
-run_start=$SECONDS
-for target in "${targets[@]}"; do
-    corpus="$work/corpus/$target"
+# Runs one target on its corpus copy; its exit status goes to $work/<target>.status (1 until it has run, so a
+# target that cannot even start counts as failed, with the reason in its log).
+run_target() {
+    local target=$1
+    local corpus="$work/corpus/$target"
+    echo 1 >"$work/$target.status"
+    : >"$work/$target.log"
     rm -rf "$corpus"
     mkdir -p "$corpus" "$work/artifacts"
-    cp -R "Fuzz/Corpus/$target/." "$corpus/"
-    dictionary=()
+    cp -R "Fuzz/Corpus/$target/." "$corpus/" 2>>"$work/$target.log"
+    local dictionary=()
     [ -f "Fuzz/Dictionaries/$target.dict" ] && dictionary=(-dict="$root/Fuzz/Dictionaries/$target.dict")
-    log="$work/$target.log"
-    echo "fuzz: $target for ${seconds} s (log: $log)"
     # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: the ASan quarantine alone takes ~500 MB.
-    status=0
+    local status=0
     "$bin/$target" "$corpus" "${dictionary[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
-        -artifact_prefix="$work/artifacts/$target-" -print_final_stats=1 >"$log" 2>&1 || status=$?
+        -artifact_prefix="$work/artifacts/$target-" -print_final_stats=1 >"$work/$target.log" 2>&1 || status=$?
+    echo "$status" >"$work/$target.status"
+}
+
+# A libFuzzer process uses one core: the targets run FUZZ_JOBS at a time (default: one per CPU), each for the
+# whole SECONDS, so a run gives every target the same fuzzing time as one after the other, in less wall time.
+jobs=${FUZZ_JOBS:-$(nproc)}
+run_start=$SECONDS
+running=0
+for target in "${targets[@]}"; do
+    echo "fuzz: $target for ${seconds} s (log: $work/$target.log)"
+    run_target "$target" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || true  # a target that could not even start has no status file: counted as failed below
+        running=$((running - 1))
+    fi
+done
+wait || true
+
+failed=()
+summary_rows=()
+for target in "${targets[@]}"; do
+    log="$work/$target.log"
+    corpus="$work/corpus/$target"
+    status=$(cat "$work/$target.status")
     grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1 | sed "s/^/fuzz: $target: /" || true
     # One line per target for the summary (docs/RELIABILITY.md): executions, final corpus size, crash or not.
-    executions=$(grep -aoE "^#[0-9]+" "$log" | tail -1 | tr -d '#')
-    corpus_files=$(find "$corpus" -type f | wc -l)
+    executions=$(grep -aoE "^#[0-9]+" "$log" | tail -1 | tr -d '#' || true)
+    corpus_files=$(find "$corpus" -type f 2>/dev/null | wc -l || true)
     summary_rows+=("{\"name\": \"$target\", \"seconds\": $seconds, \"executions\": ${executions:-0}, \"corpus\": $corpus_files, \"crashes\": $([ "$status" -eq 0 ] && echo 0 || echo 1)}")
     if [ "$status" -ne 0 ]; then
         failed+=("$target")
