@@ -270,7 +270,7 @@ def main():
                 f"Burst of 100 000 spans, end to end: **{fmt(b['spans_per_second_median'])} spans/s** (median), "
                 f"flusher CPU {fmt(b['flusher_cpu_ms_per_million'])} ms per million spans, spans lost (max) {b['spans_lost_max']:.0f}.\n")
         if rows:
-            out.append("Paced producer, default settings (pool 4096, ring 8192, flush 1 s), 2 s per rate:\n")
+            out.append("Paced producer, default settings (pool 16384, ring 16384, flush 1 s), 2 s per rate:\n")
             out.append(markdown_table(["target rate", "achieved spans/s", "spans lost", "flusher cores", "flusher CPU ms / M spans"], rows))
             out.append(
                 f"\nLoss starts at: **{fmt(loss_onset) + ' spans/s' if loss_onset else 'no loss up to the highest rate tried'}**; "
