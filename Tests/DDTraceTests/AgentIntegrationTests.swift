@@ -236,6 +236,41 @@ struct AgentIntegrationTests {
         tracer.shutdown()
     }
 
+    // `startSpan(_:childOf: DDSpan)` has its own inlinable path (EngineCore.startChild); these are its branches.
+    @Test("a child of a span joins its chunk and inherits its service; once the trace closed, it leads its own chunk")
+    func childOfSpan() throws {
+        let agent = try TestAgent.shared()
+        let token = sessionToken()
+        let tracer = try agent.tracer(token: token, unixSocket: true)
+        let root = tracer.startSpan("web.request", service: "a-service-name-longer-than-15-bytes", ignoreActive: true)
+        let child = tracer.startSpan("db.query", childOf: root)
+        let named = tracer.startSpan("cache.get", childOf: root, service: "redis", resource: "GET", spanType: "cache")
+        named.finish()
+        child.finish()
+        root.finish()
+        // The trace is closed (its last open span finished): a late child cannot join the sent chunk.
+        let late = tracer.startSpan("late.work", childOf: root)
+        #expect(late.isRecording && late.traceId == root.traceId)
+        late.finish()
+        #expect(tracer.flush(timeout: .seconds(10)).succeeded)
+        // The test agent groups what it received by trace id: one trace of four spans, sent in two chunks.
+        let spans = try agent.traces(token).flatMap { $0 }
+        #expect(spans.count == 4)
+        #expect(spans.allSatisfy { $0.traceId == root.traceId.low })
+        let received = Dictionary(uniqueKeysWithValues: spans.map { ($0.name, $0) })
+        #expect(received["db.query"]?.service == "a-service-name-longer-than-15-bytes", "inherited")
+        #expect(received["db.query"]?.parentId == root.spanId)
+        #expect(received["cache.get"]?.service == "redis")
+        #expect(received["cache.get"]?.resource == "GET" && received["cache.get"]?.type == "cache")
+        #expect(received["late.work"]?.parentId == root.spanId)
+        // Only the first span of a chunk carries the sampling decision: the late child led a chunk of its own.
+        #expect(received["web.request"]?.metrics["_sampling_priority_v1"] != nil)
+        #expect(received["db.query"]?.metrics["_sampling_priority_v1"] == nil)
+        #expect(received["late.work"]?.metrics["_sampling_priority_v1"] != nil)
+        #expect(tracer.counters.spansSent == 4)
+        tracer.shutdown()
+    }
+
     @Test("an exhausted span pool drops spans with a count, and everything recorded still arrives")
     func poolExhaustion() throws {
         let agent = try TestAgent.shared()

@@ -45,12 +45,12 @@ public struct DDSpan: @unchecked Sendable {
     public let traceId: DDTraceID
     /// The span's id (non-zero, 63 random bits).
     public let spanId: UInt64
-    let root: SlotPointer?
-    let rootGeneration: UInt32
-    let parentSlot: SlotPointer?
-    let parentGeneration: UInt32
+    @usableFromInline let root: SlotPointer?
+    @usableFromInline let rootGeneration: UInt32
+    @usableFromInline let parentSlot: SlotPointer?
+    @usableFromInline let parentGeneration: UInt32
 
-    init(
+    @usableFromInline init(
         slot: SlotPointer?, generation: UInt32, traceIdHigh: UInt64, traceIdLow: UInt64, spanId: UInt64,
         root: SlotPointer?, rootGeneration: UInt32, parentSlot: SlotPointer?, parentGeneration: UInt32
     ) {
@@ -91,9 +91,11 @@ public struct DDSpan: @unchecked Sendable {
 
     // `setTag`, `setMetric` and `finish()` are inlinable: they compile into the caller's module, where the call,
     // its prologue and the length of a literal key fold away (420 instead of 520 instructions per reference span,
-    // HotPathProfile). What they reach (the slot header, its tag areas, the thread's ring and counters) is
-    // `@usableFromInline` for that reason; starting a span stays a call (inlined, its parent link's strings
-    // were copied with retains and releases in the caller: slower).
+    // HotPathProfile). So is starting a child of a span handle (`DDTracer.startSpan(_:childOf: DDSpan)`,
+    // `EngineCore.startChild`: about 330 instead of 420 instructions). What they reach (the slot header, its tag
+    // areas, the thread's pool, ring and counters) is `@usableFromInline` for that reason. Starting a span from a
+    // context or the active span stays a call: inlined, its parent link's strings were copied with retains and
+    // releases in the caller.
 
     /// The slot, if this handle still refers to an unfinished, recorded span.
     @inlinable @inline(__always) var openSlot: SlotPointer? {

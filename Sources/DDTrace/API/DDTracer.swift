@@ -18,7 +18,7 @@ import Logging
 /// flusher thread, which assembles whole trace chunks, samples, encodes (msgpack) and sends them. Starting and
 /// finishing a span takes no lock and allocates nothing once the thread's pool is warm.
 public final class DDTracer: Sendable {
-    let engine: EngineHandle
+    @usableFromInline let engine: EngineHandle
     let flusher: Flusher
     let resolved: ResolvedConfiguration
     let logger: Logger
@@ -253,13 +253,11 @@ public final class DDTracer: Sendable {
     }
 
     /// Starts a child of `parent` without activating it.
-    public func startSpan(
+    @inlinable @inline(__always) public func startSpan(
         _ name: consuming String, childOf parent: DDSpan, service: consuming String? = nil,
         resource: consuming String? = nil, spanType: consuming String? = nil
     ) -> DDSpan {
-        engine.pointer.startSpan(
-            name: name, service: service, resource: resource, type: spanType, parent: parent.parentLink,
-            startWallClockNanoseconds: nil)
+        engine.pointer.startChild(name: name, service: service, resource: resource, type: spanType, of: parent)
     }
 
     @inline(__always) private var activeValue: DDActive? {

@@ -15,7 +15,7 @@ import CDDTraceShims
 @usableFromInline struct EngineCore {
     let spanPoolSize: Int
     let ringCapacity: Int
-    let enabled: Bool
+    @usableFromInline let enabled: Bool
     /// Service of spans that name none and have no local parent.
     let defaultService: String
     let registry: Unmanaged<ThreadRegistry>
@@ -28,8 +28,8 @@ import CDDTraceShims
 }
 
 /// A `Sendable` wrapper for the engine pointer (the engine is shared by design; its fields are immutable or atomic).
-struct EngineHandle: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<EngineCore>
+@usableFromInline struct EngineHandle: @unchecked Sendable {
+    @usableFromInline let pointer: UnsafeMutablePointer<EngineCore>
     init(_ pointer: UnsafeMutablePointer<EngineCore>) { self.pointer = pointer }
 }
 
@@ -136,22 +136,9 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         } else {
             root = slot
             rootGeneration = generation
-            // Relaxed: other threads find this root only through this span's handle or context, handed over by
-            // a synchronizing hand-off. A stale `register` CAS on the slot's previous trace cannot succeed either
-            // before this store (a released root has open == 0) or after it (the generation changed).
-            slot.traceState.store(
-                TraceCounters.pack(generation: generation, created: 1, open: 1), ordering: .relaxed)
-            slot.pointee.chunkHead = nil
-            slot.pointee.chunkTail = nil
-            slot.pointee.received = 0
-            slot.pointee.expected = 0
-            slot.pointee.chunkPending = 0
-            slot.pointee.decidedPriority = unsetSamplingPriority
-            slot.pointee.rootSent = false
-            // Relaxed for the same reason as `traceState` above; decisions are later published by CAS (acq_rel).
-            slot.presetDecision.store(0, ordering: .relaxed)
-            slot.pointee.inheritedPriority = parent?.samplingPriority ?? unsetSamplingPriority
+            initializeLocalRoot(slot, generation: generation)
             if let parent {
+                slot.pointee.inheritedPriority = parent.samplingPriority
                 if !parent.origin.isEmpty { slot.pointee.origin = parent.origin }
                 if let tags = parent.propagatedTags, !tags.isEmpty { slot.pointee.propagatedTags = tags }
             }
@@ -171,6 +158,25 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             parentGeneration: parent?.parentGeneration ?? 0)
     }
 
+    /// Makes `slot` the local root of a new chunk: the trace's counters (this span registered and open), an empty
+    /// chunk list, no sampling decision, no inherited priority (the caller sets a propagated context's).
+    @usableFromInline func initializeLocalRoot(_ slot: SlotPointer, generation: UInt32) {
+        // Relaxed: other threads find this root only through this span's handle or context, handed over by a
+        // synchronizing hand-off. A stale `register` CAS on the slot's previous trace cannot succeed either before
+        // this store (a released root has open == 0) or after it (the generation changed).
+        slot.traceState.store(TraceCounters.pack(generation: generation, created: 1, open: 1), ordering: .relaxed)
+        slot.pointee.chunkHead = nil
+        slot.pointee.chunkTail = nil
+        slot.pointee.received = 0
+        slot.pointee.expected = 0
+        slot.pointee.chunkPending = 0
+        slot.pointee.decidedPriority = unsetSamplingPriority
+        slot.pointee.rootSent = false
+        // Relaxed for the same reason as `traceState` above; decisions are later published by CAS (acq_rel).
+        slot.presetDecision.store(0, ordering: .relaxed)
+        slot.pointee.inheritedPriority = unsetSamplingPriority
+    }
+
     @inline(never)
     private func droppedSpan(
         state: UnsafeMutablePointer<ThreadState>, traceIdHigh: UInt64, traceIdLow: UInt64, spanId: UInt64,
@@ -186,6 +192,65 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             parentGeneration: parent?.parentGeneration ?? 0)
     }
 
+    /// Starts a child of a local span (`DDTracer.startSpan(_:childOf: DDSpan)`): `startSpan` without a parent link.
+    /// A span handle carries no propagated context (no origin or `_dd.p.*` strings to copy), so this path is
+    /// inlinable: it compiles into the caller, where the handle's fields stay in registers (a call returned the
+    /// nine-field handle through memory). Same steps and orderings as `startSpan`, whose comments explain them.
+    @inlinable @inline(__always)
+    func startChild(
+        name: consuming String, service: consuming String?, resource: consuming String?, type: consuming String?,
+        of parent: DDSpan
+    ) -> DDSpan {
+        let state = threadState
+        let now = ddtrace_monotonic_ns()
+        let spanId = state.nextSpanId()
+        guard pointee.enabled, !pointee.isShutDown.load(ordering: .relaxed), let slot = state.pool.take() else {
+            return droppedChild(state: state, spanId: spanId, of: parent)
+        }
+        state.count(.spansStarted)
+        let generation = slot.generation.load(ordering: .relaxed) &+ 1
+        slot.generation.store(generation, ordering: .relaxed)
+        slot.pointee.traceIdHigh = parent.traceId.high
+        slot.pointee.traceIdLow = parent.traceId.low
+        slot.pointee.spanId = spanId
+        slot.pointee.parentId = parent.spanId
+        slot.pointee.state = SlotState.open
+        slot.pointee.error = 0
+        slot.pointee.closingTotal = 0
+        slot.pointee.samplingPriority = .min  // unsetSamplingPriority (a global: a lazy access in the caller)
+        SpanSlot.initializeStrings(
+            slot, name: name,
+            service: service ?? inheritedService(parentSlot: parent.slot, parentGeneration: parent.generation) ?? "",
+            resource: resource ?? "", type: type ?? "")
+        let root: SlotPointer
+        let rootGeneration: UInt32
+        if let parentRoot = parent.root, register(with: parentRoot, generation: parent.rootGeneration) {
+            root = parentRoot
+            rootGeneration = parent.rootGeneration
+        } else {
+            // The parent's trace closed (or the parent was dropped): this span leads a chunk of its own.
+            root = slot
+            rootGeneration = generation
+            initializeLocalRoot(slot, generation: generation)
+        }
+        slot.pointee.localRoot = root
+        slot.pointee.localRootGeneration = rootGeneration
+        slot.pointee.parentSlot = parent.slot
+        slot.pointee.parentGeneration = parent.generation
+        slot.pointee.startMonotonic = now
+        return DDSpan(
+            slot: slot, generation: generation, traceIdHigh: parent.traceId.high, traceIdLow: parent.traceId.low,
+            spanId: spanId, root: root, rootGeneration: rootGeneration, parentSlot: parent.slot,
+            parentGeneration: parent.generation)
+    }
+
+    @usableFromInline @inline(never)
+    func droppedChild(state: UnsafeMutablePointer<ThreadState>, spanId: UInt64, of parent: DDSpan) -> DDSpan {
+        droppedSpan(
+            state: state, traceIdHigh: parent.traceId.high, traceIdLow: parent.traceId.low, spanId: spanId,
+            parent: parent.parentLink)
+    }
+
     /// The parent's service if it is not the default one ("" stays "", without touching a reference count).
     ///
     /// The relaxed generation check filters out parents whose slot was already recycled; it does not pin the
@@ -195,8 +260,12 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     /// races with `SpanSlot.clear` deinitializing `service` (only a service longer than 15 UTF-8 bytes owns heap
     /// storage). Closing that window needs the parent pinned while it is read, a hot-path change not made yet.
     @inline(__always) private func inheritedService(_ parent: ParentLink?) -> String? {
-        guard let parentSlot = parent?.parentSlot,
-            parentSlot.generation.load(ordering: .relaxed) == parent.unsafelyUnwrapped.parentGeneration,
+        guard let parent else { return nil }
+        return inheritedService(parentSlot: parent.parentSlot, parentGeneration: parent.parentGeneration)
+    }
+
+    @inlinable @inline(__always) func inheritedService(parentSlot: SlotPointer?, parentGeneration: UInt32) -> String? {
+        guard let parentSlot, parentSlot.generation.load(ordering: .relaxed) == parentGeneration,
             !parentSlot.pointee.service.isEmpty
         else { return nil }
         return parentSlot.pointee.service
@@ -209,7 +278,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     /// ring push). Correctness rests on atomicity alone: the generation and `open > 0` checks are made on the same
     /// word the CAS updates, and all read-modify-writes of one word are totally ordered, so a registration either
     /// lands before the finish that closes the trace (and is counted in `created`) or fails.
-    @inline(__always) private func register(with root: SlotPointer, generation: UInt32) -> Bool {
+    @inlinable @inline(__always) func register(with root: SlotPointer, generation: UInt32) -> Bool {
         let counters = root.traceState
         var current = counters.load(ordering: .relaxed)
         while true {

@@ -20,7 +20,7 @@ import CDDTraceShims
 
 @usableFromInline struct SlotPool {
     /// Owner-only free list.
-    var localFree: SlotPointer?
+    @usableFromInline var localFree: SlotPointer?
     /// Slots handed out by this pool so far (owner-only).
     var allocated: Int
     let capacity: Int
@@ -47,7 +47,7 @@ import CDDTraceShims
 
 extension UnsafeMutablePointer where Pointee == SlotPool {
     /// Takes a free slot, or returns nil when the pool is exhausted. Owner thread only.
-    @inline(__always) func take() -> SlotPointer? {
+    @inlinable @inline(__always) func take() -> SlotPointer? {
         if let slot = pointee.localFree {
             let next = slot.pointee.next
             pointee.localFree = next
@@ -58,7 +58,7 @@ extension UnsafeMutablePointer where Pointee == SlotPool {
         return refill()
     }
 
-    @inline(never) private func refill() -> SlotPointer? {
+    @usableFromInline @inline(never) func refill() -> SlotPointer? {
         // Acquire, pairing with `giveBack`'s releasing CAS: the slots' cleared contents and the `next` links of
         // the whole chain are visible before we walk it. CASes are read-modify-writes, which continue the release
         // sequence, so this sees every pusher's chain, not only the last one's. No release is needed: the owner

@@ -74,45 +74,45 @@ let unsetSamplingPriority: Int8 = .min
     /// The pool this slot returns to (inside its owner thread's state); the engine is reached through it.
     @usableFromInline var pool: UnsafeMutablePointer<SlotPool>
     /// Next slot in a free list, in the engine's ring-overflow stack, or in an overflow-tag chain.
-    var next: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var next: UnsafeMutablePointer<SlotHeader>?
     /// The local root whose counters this span is registered with (itself for a local root).
     @usableFromInline var localRoot: UnsafeMutablePointer<SlotHeader>?
     /// The local parent's slot (to find the next active span when this one finishes).
-    var parentSlot: UnsafeMutablePointer<SlotHeader>?
+    @usableFromInline var parentSlot: UnsafeMutablePointer<SlotHeader>?
     /// The first overflow-tag slot, if this span has more tags than fit inline.
     var overflow: UnsafeMutablePointer<SlotHeader>?
     /// Incremented each time the slot is handed out; `DDSpan` handles carry the value they were created with, so
     /// a stale handle (its span finished and the slot reused) is detected and ignored. Accessed atomically.
     @usableFromInline var generationStorage: UnsafeAtomic<UInt32>.Storage
-    var localRootGeneration: UInt32
-    var parentGeneration: UInt32
+    @usableFromInline var localRootGeneration: UInt32
+    @usableFromInline var parentGeneration: UInt32
     /// Total spans registered with this span's local root, set by the span whose finish closed the trace
     /// (0 otherwise). Tells the flusher how many spans of the chunk to wait for.
     @usableFromInline var closingTotal: UInt32
 
     // --- Line 1: span data, written by the span's owner.
-    var traceIdHigh: UInt64
-    var traceIdLow: UInt64
-    var spanId: UInt64
-    var parentId: UInt64
+    @usableFromInline var traceIdHigh: UInt64
+    @usableFromInline var traceIdLow: UInt64
+    @usableFromInline var spanId: UInt64
+    @usableFromInline var parentId: UInt64
     /// CLOCK_MONOTONIC at start; the flusher converts it to wall time with the engine's clock offset.
-    var startMonotonic: Int64
+    @usableFromInline var startMonotonic: Int64
     @usableFromInline var endMonotonic: Int64
-    var error: Int32
+    @usableFromInline var error: Int32
     @usableFromInline var metaCount: UInt16
     @usableFromInline var metricCount: UInt16
     @usableFromInline var state: UInt8
     /// A sampling priority set manually (USER_KEEP/USER_REJECT) on this span for its whole trace;
     /// `unsetSamplingPriority` when absent.
-    var samplingPriority: Int8
+    @usableFromInline var samplingPriority: Int8
 
     // --- Line 2: the span's strings.
-    var name: String
+    @usableFromInline var name: String
     /// "" means the tracer's default service (saves storing a reference on the hot path).
-    var service: String
+    @usableFromInline var service: String
     /// "" means the same as `name` (as the agent does for an empty resource).
-    var resource: String
-    var type: String
+    @usableFromInline var resource: String
+    @usableFromInline var type: String
 
     // --- Line 3: local root only, the trace's shared state: written by its spans' threads (the counters on every
     // start and finish, the rest when a root starts or a context is injected), read by the flusher once per chunk.
@@ -179,7 +179,7 @@ let unsetSamplingPriority: Int8 = .min
     @inlinable @inline(__always) static func created(_ packed: UInt64) -> UInt64 {
         (packed >> countBits) & countMask
     }
-    @inline(__always) static func generation(_ packed: UInt64) -> UInt64 { packed >> generationShift }
+    @inlinable @inline(__always) static func generation(_ packed: UInt64) -> UInt64 { packed >> generationShift }
 }
 
 @usableFromInline typealias SlotPointer = UnsafeMutablePointer<SlotHeader>
@@ -252,7 +252,7 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
 
     /// Prefetches the cache lines an ordinary span uses: the three hot header lines, the first meta line and the
     /// first metric line (not the local-root lines, nor tag lines most spans never reach).
-    @inline(__always) static func prefetch(_ slot: SlotPointer, forWriting: Bool) {
+    @inlinable @inline(__always) static func prefetch(_ slot: SlotPointer, forWriting: Bool) {
         let raw = UnsafeRawPointer(slot)
         let lines = (raw, raw + 64, raw + 128, raw + metaOffset, raw + (metricOffset & ~63))
         if forWriting {
@@ -273,7 +273,7 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
     /// Initializes the string fields of a slot taken from its pool. Between `clear` and this call they hold no
     /// value (a fresh slot from `initializeHeader` holds empty strings, which own nothing, so overwriting them
     /// leaks nothing).
-    @inline(__always) static func initializeStrings(
+    @inlinable @inline(__always) static func initializeStrings(
         _ slot: SlotPointer, name: consuming String, service: consuming String, resource: consuming String,
         type: consuming String
     ) {

@@ -56,7 +56,7 @@ import CDDTraceShims
 }
 
 extension UnsafeMutablePointer where Pointee == ThreadState {
-    @inline(__always) var pool: UnsafeMutablePointer<SlotPool> { pointer(to: \.pool).unsafelyUnwrapped }
+    @inlinable @inline(__always) var pool: UnsafeMutablePointer<SlotPool> { pointer(to: \.pool).unsafelyUnwrapped }
 
     /// Adds to one of this thread's counters. Owner thread only.
     @inlinable @inline(__always) func count(_ counter: ThreadCounter, _ amount: UInt64 = 1) {
@@ -73,7 +73,7 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
 
     /// The next 64-bit pseudo-random number (wyrand: one multiply, passes BigCrush; ids need uniqueness and
     /// uniform bits for Knuth sampling, not secrecy). Seeded per thread from getrandom(2).
-    @inline(__always) func nextRandom() -> UInt64 {
+    @inlinable @inline(__always) func nextRandom() -> UInt64 {
         pointee.randomState &+= 0xa076_1d64_78bd_642f
         let product = pointee.randomState.multipliedFullWidth(by: pointee.randomState ^ 0xe703_7ed1_a0b4_28db)
         return product.high ^ product.low
@@ -81,7 +81,7 @@ extension UnsafeMutablePointer where Pointee == ThreadState {
 
     /// A random span id: non-zero, and with bit 63 clear, as dd-trace-cpp does, so that tracers which store span
     /// ids as signed 64-bit integers read them unchanged.
-    @inline(__always) func nextSpanId() -> UInt64 {
+    @inlinable @inline(__always) func nextSpanId() -> UInt64 {
         while true {
             let id = nextRandom() & 0x7fff_ffff_ffff_ffff
             if id != 0 { return id }
