@@ -106,9 +106,40 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         // which a span racing with `shutdown()` reads false and is pushed after the flusher's last drain.
         guard pointee.enabled, !pointee.isShutDown.load(ordering: .relaxed), let slot = state.pool.take()
         else {
-            return droppedSpan(state: state, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId, parent: parent)
+            return droppedSpan(
+                state: state, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId, parent: parent)
         }
         state.count(.spansStarted)
+        let generation = stamp(
+            slot, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId, parentId: parent?.spanId ?? 0,
+            name: name, service: service ?? inheritedService(parent) ?? "", resource: resource ?? "", type: type ?? "")
+        let (root, rootGeneration) = joinTrace(
+            slot, generation: generation, parentRoot: parent?.root, parentRootGeneration: parent?.rootGeneration ?? 0)
+        if root == slot, let parent {
+            // A new chunk's root carries what was propagated to it (a remote parent's context).
+            slot.pointee.inheritedPriority = parent.samplingPriority
+            if !parent.origin.isEmpty { slot.pointee.origin = parent.origin }
+            if let tags = parent.propagatedTags, !tags.isEmpty { slot.pointee.propagatedTags = tags }
+        }
+        let start =
+            startWallClockNanoseconds.map { $0 &- pointee.wallClockOffset.load(ordering: .relaxed) } ?? now
+        link(
+            slot, root: root, rootGeneration: rootGeneration, parentSlot: parent?.parentSlot,
+            parentGeneration: parent?.parentGeneration ?? 0, startMonotonic: start)
+        return DDSpan(
+            slot: slot, generation: generation, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId,
+            root: root, rootGeneration: rootGeneration, parentSlot: parent?.parentSlot,
+            parentGeneration: parent?.parentGeneration ?? 0)
+    }
+
+    // The steps shared by `startSpan` and `startChild`, inlinable because `startChild` is.
+
+    /// Hands `slot` to a new span: a new generation, the span's ids and strings, open. Returns the generation.
+    @inlinable @inline(__always)
+    func stamp(
+        _ slot: SlotPointer, traceIdHigh: UInt64, traceIdLow: UInt64, spanId: UInt64, parentId: UInt64,
+        name: consuming String, service: consuming String, resource: consuming String, type: consuming String
+    ) -> UInt32 {
         // A relaxed load and store, not a read-modify-write: only the slot's current owner writes its generation
         // (the flusher in `release`, then this thread after `take()`), and ownership passes with release/acquire
         // (ring, remote free stack), so this load sees the flusher's bump. Other threads only compare it with the
@@ -118,44 +149,41 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         slot.pointee.traceIdHigh = traceIdHigh
         slot.pointee.traceIdLow = traceIdLow
         slot.pointee.spanId = spanId
-        slot.pointee.parentId = parent?.spanId ?? 0
+        slot.pointee.parentId = parentId
         slot.pointee.state = SlotState.open
         slot.pointee.error = 0
         slot.pointee.closingTotal = 0
-        slot.pointee.samplingPriority = unsetSamplingPriority
+        slot.pointee.samplingPriority = .min  // unsetSamplingPriority (a global: a lazy access in a caller's module)
         // A free slot's string fields are uninitialized (SpanSlot.clear deinitialized them on the flusher), so
         // they are initialized here: no release of an old value on the hot path, and "" costs nothing.
-        SpanSlot.initializeStrings(
-            slot, name: name, service: service ?? inheritedService(parent) ?? "", resource: resource ?? "",
-            type: type ?? "")
-        let root: SlotPointer
-        let rootGeneration: UInt32
-        if let parent, let parentRoot = parent.root, register(with: parentRoot, generation: parent.rootGeneration) {
-            root = parentRoot
-            rootGeneration = parent.rootGeneration
-        } else {
-            root = slot
-            rootGeneration = generation
-            initializeLocalRoot(slot, generation: generation)
-            if let parent {
-                slot.pointee.inheritedPriority = parent.samplingPriority
-                if !parent.origin.isEmpty { slot.pointee.origin = parent.origin }
-                if let tags = parent.propagatedTags, !tags.isEmpty { slot.pointee.propagatedTags = tags }
-            }
+        SpanSlot.initializeStrings(slot, name: name, service: service, resource: resource, type: type)
+        return generation
+    }
+
+    /// Registers the new span with its parent's local root; or, when there is none (a remote or no parent, a
+    /// dropped parent) or the parent's trace has closed, makes it the local root of a new chunk.
+    @inlinable @inline(__always)
+    func joinTrace(
+        _ slot: SlotPointer, generation: UInt32, parentRoot: SlotPointer?, parentRootGeneration: UInt32
+    ) -> (root: SlotPointer, generation: UInt32) {
+        if let parentRoot, register(with: parentRoot, generation: parentRootGeneration) {
+            return (parentRoot, parentRootGeneration)
         }
+        initializeLocalRoot(slot, generation: generation)
+        return (slot, generation)
+    }
+
+    /// The new span's links (its local root, its parent's slot) and start time.
+    @inlinable @inline(__always)
+    func link(
+        _ slot: SlotPointer, root: SlotPointer, rootGeneration: UInt32, parentSlot: SlotPointer?,
+        parentGeneration: UInt32, startMonotonic: Int64
+    ) {
         slot.pointee.localRoot = root
         slot.pointee.localRootGeneration = rootGeneration
-        slot.pointee.parentSlot = parent?.parentSlot
-        slot.pointee.parentGeneration = parent?.parentGeneration ?? 0
-        if let startWallClockNanoseconds {
-            slot.pointee.startMonotonic = startWallClockNanoseconds &- pointee.wallClockOffset.load(ordering: .relaxed)
-        } else {
-            slot.pointee.startMonotonic = now
-        }
-        return DDSpan(
-            slot: slot, generation: generation, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId,
-            root: root, rootGeneration: rootGeneration, parentSlot: parent?.parentSlot,
-            parentGeneration: parent?.parentGeneration ?? 0)
+        slot.pointee.parentSlot = parentSlot
+        slot.pointee.parentGeneration = parentGeneration
+        slot.pointee.startMonotonic = startMonotonic
     }
 
     /// Makes `slot` the local root of a new chunk: the trace's counters (this span registered and open), an empty
@@ -195,7 +223,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     /// Starts a child of a local span (`DDTracer.startSpan(_:childOf: DDSpan)`): `startSpan` without a parent link.
     /// A span handle carries no propagated context (no origin or `_dd.p.*` strings to copy), so this path is
     /// inlinable: it compiles into the caller, where the handle's fields stay in registers (a call returned the
-    /// nine-field handle through memory). Same steps and orderings as `startSpan`, whose comments explain them.
+    /// nine-field handle through memory). The same steps as `startSpan`, the shared ones in `stamp`, `joinTrace`
+    /// and `link`.
     @inlinable @inline(__always)
     func startChild(
         name: consuming String, service: consuming String?, resource: consuming String?, type: consuming String?,
@@ -208,36 +237,16 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             return droppedChild(state: state, spanId: spanId, of: parent)
         }
         state.count(.spansStarted)
-        let generation = slot.generation.load(ordering: .relaxed) &+ 1
-        slot.generation.store(generation, ordering: .relaxed)
-        slot.pointee.traceIdHigh = parent.traceId.high
-        slot.pointee.traceIdLow = parent.traceId.low
-        slot.pointee.spanId = spanId
-        slot.pointee.parentId = parent.spanId
-        slot.pointee.state = SlotState.open
-        slot.pointee.error = 0
-        slot.pointee.closingTotal = 0
-        slot.pointee.samplingPriority = .min  // unsetSamplingPriority (a global: a lazy access in the caller)
-        SpanSlot.initializeStrings(
-            slot, name: name,
+        let generation = stamp(
+            slot, traceIdHigh: parent.traceId.high, traceIdLow: parent.traceId.low, spanId: spanId,
+            parentId: parent.spanId, name: name,
             service: service ?? inheritedService(parentSlot: parent.slot, parentGeneration: parent.generation) ?? "",
             resource: resource ?? "", type: type ?? "")
-        let root: SlotPointer
-        let rootGeneration: UInt32
-        if let parentRoot = parent.root, register(with: parentRoot, generation: parent.rootGeneration) {
-            root = parentRoot
-            rootGeneration = parent.rootGeneration
-        } else {
-            // The parent's trace closed (or the parent was dropped): this span leads a chunk of its own.
-            root = slot
-            rootGeneration = generation
-            initializeLocalRoot(slot, generation: generation)
-        }
-        slot.pointee.localRoot = root
-        slot.pointee.localRootGeneration = rootGeneration
-        slot.pointee.parentSlot = parent.slot
-        slot.pointee.parentGeneration = parent.generation
-        slot.pointee.startMonotonic = now
+        let (root, rootGeneration) = joinTrace(
+            slot, generation: generation, parentRoot: parent.root, parentRootGeneration: parent.rootGeneration)
+        link(
+            slot, root: root, rootGeneration: rootGeneration, parentSlot: parent.slot,
+            parentGeneration: parent.generation, startMonotonic: now)
         return DDSpan(
             slot: slot, generation: generation, traceIdHigh: parent.traceId.high, traceIdLow: parent.traceId.low,
             spanId: spanId, root: root, rootGeneration: rootGeneration, parentSlot: parent.slot,
