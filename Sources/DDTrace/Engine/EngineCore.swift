@@ -153,7 +153,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         slot.pointee.state = SlotState.open
         slot.pointee.error = 0
         slot.pointee.closingTotal = 0
-        slot.pointee.samplingPriority = .min  // unsetSamplingPriority (a global: a lazy access in a caller's module)
+        slot.pointee.samplingPriority = unsetSamplingPriority
         // A free slot's string fields are uninitialized (SpanSlot.clear deinitialized them on the flusher), so
         // they are initialized here: no release of an old value on the hot path, and "" costs nothing.
         SpanSlot.initializeStrings(slot, name: name, service: service, resource: resource, type: type)

@@ -53,7 +53,9 @@ import CDDTraceShims
 }
 
 /// Sentinel for "no sampling priority set" in `SlotHeader.samplingPriority`.
-let unsetSamplingPriority: Int8 = .min
+/// Computed, not stored: the inlinable span start uses it in the caller's module, where a stored global would be
+/// an access through its lazy initializer.
+@inlinable var unsetSamplingPriority: Int8 { .min }
 
 /// The header of a slot, laid out so that an ordinary span touches as few cache lines as possible: everything a
 /// span writes on the hot path (and the flusher reads and resets for every span) sits in the first three lines;
