@@ -5,8 +5,8 @@
 //
 // Workloads: child2tags (the reference child span: 2 tags + 1 metric), root, trace2tags (scoped API),
 // nested5, traces10 (the Pipeline benchmark's traces: a root with 3 tags and 9 reference children; profile the
-// flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode (1000-span v0.4 payloads). Runs a warm-up of the same size first, so the
-// profile shows steady state (pools and buffers grown).
+// flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode (1000-span v0.4
+// payloads). Runs a warm-up of the same size first, so the profile shows steady state (pools and buffers grown).
 
 import BenchSupport
 @_spi(Benchmarks) import DDTrace

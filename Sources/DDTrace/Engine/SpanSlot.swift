@@ -61,8 +61,9 @@ import CDDTraceShims
 /// span writes on the hot path (and the flusher reads and resets for every span) sits in the first three lines;
 /// what only a local root uses comes after them, in lines a child's own slot never touches: first the trace's
 /// shared state (counters, propagated context, sampling), then the flusher's chunk list, apart, because the
-/// flusher updates it for every span while the trace's spans update the counters. Swift lays out a struct's stored properties in
-/// declaration order, so the order below is the layout; `SpanSlotLayoutTests` checks the line of each group.
+/// flusher updates it for every span while the trace's spans update the counters. Swift lays out a struct's stored
+/// properties in declaration order, so the order below is the layout; `SpanSlotLayoutTests` checks the line of each
+/// group.
 ///
 /// A child span with 2 tags and 1 metric writes 5 lines of its own slot (the 3 header lines, the first meta line,
 /// the first metric line) where the previous layout wrote 8; the flusher reads the same 5.
