@@ -7,7 +7,8 @@
 # tags, no trace for /health, obfuscated query strings, header tags, and log lines whose dd.trace_id/dd.span_id
 # are those of the spans they were written in.
 #
-# Usage: Examples/HummingbirdService/scripts/integration-test.sh      (from anywhere)
+# Usage: Examples/HummingbirdService/scripts/integration-test.sh [--build-only]     (from anywhere)
+#        --build-only: build and stop (CI starts the build early, in the background; see .ci/run).
 # Needs: the root package's .venv with ddapm-test-agent (scripts/setup.sh installs it), curl, python3.
 set -euo pipefail
 example="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +24,10 @@ swift build --package-path "$example" --product hummingbird-service --disable-in
 binary="$(swift build --package-path "$example" --show-bin-path)/hummingbird-service"
 [ -x "$binary" ] || { echo "integration-test: build failed"; exit 1; }
 built=$(date +%s)
+if [ "${1:-}" = "--build-only" ]; then
+    echo "integration-test: built in $((built - started)) s"
+    exit 0
+fi
 
 work="$(mktemp -d /tmp/hb-integration.XXXXXX)"
 free_port() { "$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
