@@ -170,6 +170,7 @@ def main():
     add(main_run, floor_main, "C floor (ddtrace_floor_spans)", "floor.c", "2 clock reads, id, 2 tags, ring publish", tracer="floor")
     add(main_run, floor_main, "dd-trace native: root span", "native.rootSpan", "root span, start+finish", tracer="ours")
     add(main_run, floor_main, "dd-trace native: child span", "native.childSpan2Tags", "child + 2 tags + 1 metric", tracer="ours")
+    add(main_run, floor_main, "dd-trace native: child, inherited service", "native.childSpan2Tags.inheritedService", "child + 2 tags + 1 metric, parent's own 25-byte service", tracer="ours")
     add(main_run, floor_main, "dd-trace native: trace { }", "native.traceClosure2Tags", "scoped child + 2 tags + 1 metric", tracer="ours")
     add(main_run, floor_main, "dd-trace native: 5-deep nesting", "native.nested5", "per span of a 5-span tree", tracer="ours")
     add(main_run, floor_main, "dd-trace native: finish on other thread", "native.crossThreadFinish", "child + 2 tags + 1 metric; start+finish loops only", metric="startPlusRemoteFinish", tracer="ours")

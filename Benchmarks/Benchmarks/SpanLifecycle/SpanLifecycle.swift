@@ -70,6 +70,21 @@ let benchmarks: @Sendable () -> Void = {
         if let failure = pacer.afterBatch(spans: spansPerBatch + 1) { benchmark.error(failure) }
     }
 
+    // The reference workload under a root with a service of its own, built at run time and longer than 15 bytes
+    // (so it owns heap storage), which every child inherits: the copy a child makes under a hazard pointer, so
+    // that a parent finished and released on another thread meanwhile cannot free it (EngineCore.guardedService).
+    let ownedService = String(repeating: "checkout-", count: 2) + "service"
+    Benchmark("native.childSpan2Tags.inheritedService", configuration: configuration()) { benchmark in
+        let root = tracer.startSpan("web.request", service: ownedService, ignoreActive: true)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            childSpanWithTags(tracer, parent: root)
+        }
+        benchmark.stopMeasurement()
+        root.finish()
+        if let failure = pacer.afterBatch(spans: spansPerBatch + 1) { benchmark.error(failure) }
+    }
+
     // The reference workload on a tracer with trace filters and sampling rules configured (issue 5): they run on
     // the flusher only, so the application thread's cost must be the same as `native.childSpan2Tags`.
     let filteredSink = try! AgentSink(mode: .discard)

@@ -3,7 +3,8 @@
 //   valgrind --tool=callgrind --toggle-collect='*runWorkload*' \
 //       Benchmarks/.build/release/HotPathProfile child2tags 200000
 //
-// Workloads: child2tags (the reference child span: 2 tags + 1 metric), root, trace2tags (scoped API),
+// Workloads: child2tags (the reference child span: 2 tags + 1 metric), child2tags.inherited (the same under a root
+// with a service of its own, which the children inherit), root, trace2tags (scoped API),
 // nested5, traces10 (the Pipeline benchmark's traces: a root with 3 tags and 9 reference children; profile the
 // flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode (1000-span v0.4
 // payloads). Runs a warm-up of the same size first, so the profile shows steady state (pools and buffers grown).
@@ -18,6 +19,8 @@ let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 200_000 : 200_000
 let sink = try AgentSink(mode: .discard)
 let tracer = try BenchTracer.make(agentURL: sink.agentURL, spanPoolSize: 1 << 20, ringCapacity: 1 << 20)
 let encoder = DDEncoderBenchmark(spanCount: 1000)
+/// Built at run time and longer than 15 bytes, so it owns heap storage (as `native.childSpan2Tags.inheritedService`).
+let inheritedService = String(repeating: "checkout-", count: 2) + "service"
 
 @MainActor @inline(never)
 func runWorkload(_ count: Int) -> UInt64 {
@@ -25,6 +28,10 @@ func runWorkload(_ count: Int) -> UInt64 {
     switch workload {
     case "child2tags":
         let root = tracer.startSpan("web.request", ignoreActive: true)
+        for _ in 0..<count { childSpanWithTags(tracer, parent: root) }
+        root.finish()
+    case "child2tags.inherited":
+        let root = tracer.startSpan("web.request", service: inheritedService, ignoreActive: true)
         for _ in 0..<count { childSpanWithTags(tracer, parent: root) }
         root.finish()
     case "root":

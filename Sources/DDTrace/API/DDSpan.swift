@@ -153,9 +153,16 @@ public struct DDSpan: @unchecked Sendable {
     }
 
     /// The service; defaults to the parent's service, or the tracer's `DD_SERVICE`.
+    ///
+    /// Set it before handing the span's context to other threads: a child started there copies the service
+    /// (when it has none of its own), and changing it during that copy is a data race like any other use of a
+    /// span from two threads at once.
     public func setService(_ service: String) {
         guard let slot = openSlot else { return }
         slot.pointee.service = service
+        // After the string, releasing: a child that sees this `set` also sees the string. Never back to `unset`
+        // within a generation: the flusher relies on `set` to know that a child may be reading the service.
+        if !service.isEmpty { slot.serviceState.store(ServiceState.set, ordering: .releasing) }
     }
 
     /// The span type (`web`, `http`, `sql`, `cache`, `custom`, ...).

@@ -112,7 +112,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         state.count(.spansStarted)
         let generation = stamp(
             slot, traceIdHigh: traceIdHigh, traceIdLow: traceIdLow, spanId: spanId, parentId: parent?.spanId ?? 0,
-            name: name, service: service ?? inheritedService(parent) ?? "", resource: resource ?? "", type: type ?? "")
+            name: name, service: service ?? inheritedService(parent, state: state) ?? "", resource: resource ?? "",
+            type: type ?? "")
         let (root, rootGeneration) = joinTrace(
             slot, generation: generation, parentRoot: parent?.root, parentRootGeneration: parent?.rootGeneration ?? 0)
         if root == slot, let parent {
@@ -154,6 +155,9 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         slot.pointee.error = 0
         slot.pointee.closingTotal = 0
         slot.pointee.samplingPriority = unsetSamplingPriority
+        // Releasing, after the generation: a child that sees this state (acquiring, in `inheritedService`) through
+        // a stale handle of the slot's previous span also sees the new generation, and gives up.
+        slot.serviceState.store(service.isEmpty ? ServiceState.unset : ServiceState.set, ordering: .releasing)
         // A free slot's string fields are uninitialized (SpanSlot.clear deinitialized them on the flusher), so
         // they are initialized here: no release of an old value on the hot path, and "" costs nothing.
         SpanSlot.initializeStrings(slot, name: name, service: service, resource: resource, type: type)
@@ -240,7 +244,8 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         let generation = stamp(
             slot, traceIdHigh: parent.traceId.high, traceIdLow: parent.traceId.low, spanId: spanId,
             parentId: parent.spanId, name: name,
-            service: service ?? inheritedService(parentSlot: parent.slot, parentGeneration: parent.generation) ?? "",
+            service: service
+                ?? inheritedService(parentSlot: parent.slot, parentGeneration: parent.generation, state: state) ?? "",
             resource: resource ?? "", type: type ?? "")
         let (root, rootGeneration) = joinTrace(
             slot, generation: generation, parentRoot: parent.root, parentRootGeneration: parent.rootGeneration)
@@ -260,24 +265,55 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
             parent: parent.parentLink)
     }
 
-    /// The parent's service if it is not the default one ("" stays "", without touching a reference count).
+    /// The parent's service if it set one; nil for the tracer's default service.
     ///
-    /// The relaxed generation check filters out parents whose slot was already recycled; it does not pin the
-    /// slot. That is enough while the parent is open, which is the case when the parent is the caller's own
-    /// active span. It is not when another thread finishes the parent at this very moment (a context handed to a
-    /// thread that outlives its parent) and the flusher releases it between the check and the copy: the copy then
-    /// races with `SpanSlot.clear` deinitializing `service` (only a service longer than 15 UTF-8 bytes owns heap
-    /// storage). Closing that window needs the parent pinned while it is read, a hot-path change not made yet.
-    @inline(__always) private func inheritedService(_ parent: ParentLink?) -> String? {
+    /// A parent with the default service (the common case) costs one byte load here. Otherwise the parent may be
+    /// on another thread, finished and released by the flusher while this child starts (a context handed to a
+    /// thread that outlives its parent), and its service may own heap storage that the release frees: the string
+    /// is copied under a hazard pointer (`guardedService`).
+    @inline(__always) private func inheritedService(
+        _ parent: ParentLink?, state: UnsafeMutablePointer<ThreadState>
+    ) -> String? {
         guard let parent else { return nil }
-        return inheritedService(parentSlot: parent.parentSlot, parentGeneration: parent.parentGeneration)
+        return inheritedService(parentSlot: parent.parentSlot, parentGeneration: parent.parentGeneration, state: state)
     }
 
-    @inlinable @inline(__always) func inheritedService(parentSlot: SlotPointer?, parentGeneration: UInt32) -> String? {
-        guard let parentSlot, parentSlot.generation.load(ordering: .relaxed) == parentGeneration,
-            !parentSlot.pointee.service.isEmpty
+    @inlinable @inline(__always)
+    func inheritedService(
+        parentSlot: SlotPointer?, parentGeneration: UInt32, state: UnsafeMutablePointer<ThreadState>
+    ) -> String? {
+        // Acquiring, pairing with the releasing store in `stamp`: a state written by a later span in a recycled
+        // slot comes with that span's generation, which `guardedService` then sees.
+        guard let parentSlot, parentSlot.serviceState.load(ordering: .acquiring) != ServiceState.unset else {
+            return nil
+        }
+        return guardedService(of: parentSlot, generation: parentGeneration, state: state)
+    }
+
+    /// Copies the service of `parent` if the slot still holds the span of `generation` and its service is not being
+    /// replaced; nil otherwise (the child then takes the tracer's default service, as it does for a parent whose
+    /// slot was already recycled).
+    ///
+    /// A hazard-pointer read: publish the slot in this thread's `serviceHazard`, then check the generation and
+    /// the service state. The flusher changes one of those before it releases or edits a slot's service and then
+    /// waits for every hazard naming a slot to clear (`ThreadRegistry.awaitServiceReaders`, where the ordering
+    /// argument is). Sequentially consistent store and loads: the check must not be ordered before the store.
+    /// Out of line: children of spans with a service of their own are the less common case.
+    ///
+    /// A parent of another tracer is not read: that tracer's flusher does not see this thread's hazard.
+    @usableFromInline @inline(never)
+    func guardedService(of parent: SlotPointer, generation: UInt32, state: UnsafeMutablePointer<ThreadState>)
+        -> String?
+    {
+        guard parent.engine == self else { return nil }
+        let hazard = state.pointee.serviceHazard
+        hazard.store(UInt(bitPattern: parent), ordering: .sequentiallyConsistent)
+        defer { hazard.store(0, ordering: .releasing) }
+        guard parent.generation.load(ordering: .sequentiallyConsistent) == generation,
+            parent.serviceState.load(ordering: .sequentiallyConsistent) == ServiceState.set
         else { return nil }
-        return parentSlot.pointee.service
+        let service = parent.pointee.service
+        return service.isEmpty ? nil : service
     }
 
     /// Registers a new span with a local root: one CAS that fails if the root slot was recycled (generation) or

@@ -383,6 +383,14 @@ final class Flusher: @unchecked Sendable {
         if !scratch.isEmpty {
             process(root: root)
         }
+        // Every span's generation changes before any slot is torn down, so that one wait covers the chunk's
+        // spans that a child on another thread may be reading the service of (see `ServiceState`).
+        var serviceReadable = false
+        for span in scratch where span != root {
+            serviceReadable = retire(span) || serviceReadable
+        }
+        if complete { serviceReadable = retire(root) || serviceReadable }
+        if serviceReadable { engine.pointee.registry.takeUnretainedValue().awaitServiceReaders() }
         for span in scratch where span != root {
             release(span)
         }
@@ -807,12 +815,22 @@ final class Flusher: @unchecked Sendable {
     /// whose spans all came from one thread (the common case) costs one CAS on that pool's free stack.
     @exclusivity(unchecked) private var releaseChain: (pool: UnsafeMutablePointer<SlotPool>, first: SlotPointer, last: SlotPointer)?
 
+    /// Bumps the generation of a span about to be released (not only at reuse), so that stale handles stop
+    /// matching before the fields they might read are torn down. Returns whether a child on another thread may
+    /// be reading its service; then `awaitServiceReaders` must run before `release`.
+    private func retire(_ span: SlotPointer) -> Bool {
+        span.generation.store(span.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+        return span.serviceState.load(ordering: .relaxed) != ServiceState.unset
+    }
+
+    /// Clears a retired span's slot and its overflow-tag carriers and queues them for their pool.
     private func release(_ span: SlotPointer) {
         var carrier: SlotPointer? = span
         while let current = carrier {
-            // Bump the generation before clearing (not only at reuse), so that stale handles stop matching
-            // before the fields they might read are torn down.
-            current.generation.store(current.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+            // Carriers are retired here: no handle refers to them, and no child reads their service.
+            if current != span {
+                current.generation.store(current.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+            }
             carrier = SpanSlot.clear(current)
             enqueueRelease(current)
         }

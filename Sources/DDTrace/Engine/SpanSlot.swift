@@ -11,9 +11,10 @@
 //
 // Ownership: a slot belongs to the pool of the thread that allocated it. The span's owner (whoever holds its
 // `DDSpan` handle, one task at a time) writes span fields until `finish()`, which publishes the slot to the
-// finishing thread's ring. From then on only the flusher touches it, and the flusher alone hands it back to its
+// finishing thread's ring. From then on only the flusher writes it, and the flusher alone hands it back to its
 // pool (see SlotPool). A local root slot additionally carries the trace's packed span counters (`traceState`),
-// which child spans on any thread update atomically.
+// which child spans on any thread update atomically. A child on any thread may also copy its parent's `service`,
+// under a hazard pointer the flusher waits for (`ServiceState`).
 
 import Atomics
 import CDDTraceShims
@@ -50,6 +51,24 @@ import CDDTraceShims
     @inlinable static var finished: UInt8 { 2 }
     /// The slot is only a carrier of overflow tags for another slot.
     @inlinable static var overflowTags: UInt8 { 3 }
+}
+
+/// What a child starting on another thread may do with its parent's `service` (`SlotHeader.serviceStateStorage`).
+///
+/// A child without a service of its own takes its parent's. The parent may be on another thread and be finished,
+/// sent and recycled meanwhile, and its `service` may own heap storage (a string longer than 15 UTF-8 bytes built
+/// at run time), which the flusher releases. So a child reads a parent's service only under a hazard pointer
+/// (`EngineCore.guardedService`), and the flusher waits for such readers before it tears a service down or
+/// replaces it (`ThreadRegistry.awaitServiceReaders`). This state lets the common case, a parent with the default
+/// service, skip all of that: one byte load.
+@usableFromInline enum ServiceState {
+    /// `service` is "" (the tracer's default service): nothing to inherit.
+    @inlinable static var unset: UInt8 { 0 }
+    /// The span set a service during this generation (it stays so even if set back to ""): a child reads it under
+    /// a hazard pointer, and the flusher waits for such readers before releasing the slot.
+    @inlinable static var set: UInt8 { 1 }
+    /// The flusher is replacing the service (a trace filter's edit): a child takes the default service.
+    @inlinable static var editing: UInt8 { 2 }
 }
 
 /// Sentinel for "no sampling priority set" in `SlotHeader.samplingPriority`.
@@ -108,6 +127,9 @@ import CDDTraceShims
     /// A sampling priority set manually (USER_KEEP/USER_REJECT) on this span for its whole trace;
     /// `unsetSamplingPriority` when absent.
     @usableFromInline var samplingPriority: Int8
+    /// Whether `service` may be read by a child starting on another thread, see `ServiceState`. Accessed
+    /// atomically.
+    @usableFromInline var serviceStateStorage: UnsafeAtomic<UInt8>.Storage
 
     // --- Line 2: the span's strings.
     @usableFromInline var name: String
@@ -198,6 +220,10 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
         UnsafeAtomic(at: self.pointer(to: \.traceStateStorage)!)
     }
 
+    @inlinable @inline(__always) var serviceState: UnsafeAtomic<UInt8> {
+        UnsafeAtomic(at: self.pointer(to: \.serviceStateStorage)!)
+    }
+
     @inline(__always) var presetDecision: UnsafeAtomic<UInt16> {
         UnsafeAtomic(at: self.pointer(to: \.presetDecisionStorage)!)
     }
@@ -245,7 +271,7 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
                 generationStorage: .init(0), localRootGeneration: 0, parentGeneration: 0, closingTotal: 0,
                 traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0, startMonotonic: 0, endMonotonic: 0, error: 0,
                 metaCount: 0, metricCount: 0, state: SlotState.free, samplingPriority: unsetSamplingPriority,
-                name: "", service: "", resource: "", type: "",
+                serviceStateStorage: .init(ServiceState.unset), name: "", service: "", resource: "", type: "",
                 traceStateStorage: .init(0), origin: "", propagatedTags: nil, presetRate: 1, presetLimitRate: -1,
                 decisionRate: 0, presetDecisionStorage: .init(0), inheritedPriority: unsetSamplingPriority,
                 decidedPriority: unsetSamplingPriority, decisionMechanism: 0, rootSent: false, decisionDiscard: false,
@@ -284,6 +310,17 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
         slot.pointer(to: \.service).unsafelyUnwrapped.initialize(to: service)
         slot.pointer(to: \.resource).unsafelyUnwrapped.initialize(to: resource)
         slot.pointer(to: \.type).unsafelyUnwrapped.initialize(to: type)
+    }
+
+    /// Replaces the service of a finished span on the flusher (a trace filter's edit). A child starting on another
+    /// thread may be copying the old service (`EngineCore.guardedService`): readers that start from here on see
+    /// `editing` and take the default service; the ones already reading are waited for before the old string is
+    /// released (`ThreadRegistry.awaitServiceReaders`).
+    static func replaceService(_ slot: SlotPointer, with service: String) {
+        slot.serviceState.store(ServiceState.editing, ordering: .sequentiallyConsistent)
+        slot.engine.pointee.registry.takeUnretainedValue().awaitServiceReaders()
+        slot.pointee.service = service
+        slot.serviceState.store(ServiceState.set, ordering: .releasing)
     }
 
     /// Drops everything a finished slot references (strings, tag entries) so it can be reused; its name, service,

@@ -35,6 +35,11 @@ import CDDTraceShims
     @usableFromInline var randomState: UInt64
     @usableFromInline let counters: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
     let abandoned: UnsafeAtomic<Bool>
+    /// The slot whose service this thread is reading (0 when none): the hazard pointer of
+    /// `EngineCore.guardedService`, which `ThreadRegistry.awaitServiceReaders` waits on. On a line of its own: the
+    /// thread writes it only when a child inherits a service, and the flusher reads it only before it releases
+    /// such a slot.
+    @usableFromInline let serviceHazard: UnsafeAtomic<UInt>
     let kernelThreadId: Int32
 
     init(engine: UnsafeMutablePointer<EngineCore>) {
@@ -51,6 +56,10 @@ import CDDTraceShims
         let flag = UnsafeMutablePointer<UnsafeAtomic<Bool>.Storage>.allocate(capacity: 1)
         flag.initialize(to: .init(false))
         abandoned = UnsafeAtomic(at: flag)
+        let hazardLine = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+            .bindMemory(to: UnsafeAtomic<UInt>.Storage.self, capacity: 1)
+        hazardLine.initialize(to: .init(0))
+        serviceHazard = UnsafeAtomic(at: hazardLine)
         kernelThreadId = ddtrace_thread_id()
     }
 }
@@ -130,6 +139,38 @@ final class ThreadRegistry: Sendable {
     }
 
     var all: [UnsafeMutablePointer<ThreadState>] { contents.withLock { $0.states } }
+
+    /// Waits until no thread is in the middle of reading the service of a slot that the caller (the flusher) has
+    /// just made unreadable: either by bumping its generation (before releasing it) or by setting its service
+    /// state to `editing` (before replacing the service).
+    ///
+    /// The other half of `EngineCore.guardedService`, a hazard-pointer handshake. The reader stores the slot in
+    /// its `serviceHazard`, then loads the slot's generation and service state; the flusher has stored those, and
+    /// then loads every hazard. All four accesses are sequentially consistent (a fence on this side), so at least
+    /// one side sees the other's store: the reader sees the change and does not read the service, or this loop
+    /// sees the hazard and waits until the reader has copied the service and cleared it (the acquiring load that
+    /// sees it cleared orders the copy before the caller's teardown). A reader that registered after the
+    /// flusher's last refresh of its thread list is in the list read here: its registration took the lock below
+    /// after the flusher's store, so it sees the change.
+    ///
+    /// A hazard is held for a few loads and a retain, so the wait is short unless the reader's thread is
+    /// preempted right there; then the flusher yields until it runs again.
+    func awaitServiceReaders() {
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        for state in all {
+            let hazard = state.pointee.serviceHazard
+            let seen = hazard.load(ordering: .acquiring)
+            guard seen != 0 else { continue }
+            // Waiting for any read in progress, not only reads of the caller's slots, keeps this simple; reads are
+            // rare (a child inheriting a service on another thread) and short. A value other than `seen` means
+            // that read ended; a read that starts after the fence sees the change and does not touch the slot.
+            var spins = 0
+            while hazard.load(ordering: .acquiring) == seen {
+                spins += 1
+                if spins & 63 == 0 { sched_yield() }
+            }
+        }
+    }
 }
 
 

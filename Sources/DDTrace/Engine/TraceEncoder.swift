@@ -91,6 +91,8 @@ final class TraceEncoder {
     }
     /// v0.4 writes small strings straight from the `String` value (`SmallString`); v0.5 interns every string.
     @exclusivity(unchecked) private var smallStringsInPlace: Bool
+    /// `SmallString.layoutVerified`, read once (a static is a lazy global: a check on every access).
+    private let smallStringLayout = SmallString.layoutVerified
     /// Strings truncated to the agent's limits since the encoder was created.
     @exclusivity(unchecked) private(set) var truncations: UInt64 = 0
     @exclusivity(unchecked) private var scratchText: [UInt8] = []
@@ -313,9 +315,20 @@ final class TraceEncoder {
                 raw(&c, defaultServiceAndNameKey)
             }
         } else {
-            defaultServiceSpan = span.pointer(to: \.service).unsafelyUnwrapped.pointee.withUTF8 { service in
-                text(&c, service.baseAddress, service.count, limit: AgentLimits.service)
-                return defaultServiceName.equals(service)
+            // Read-only accesses only: a child starting on another thread may be copying this service at the same
+            // time (EngineCore.guardedService), and `withUTF8` on the stored value is a mutating access. A small
+            // string is read from the value itself; a longer one through a copy (a retain unless it is a literal).
+            let field = span.pointer(to: \.service).unsafelyUnwrapped
+            if smallStringLayout, let length = SmallString.length(at: field) {
+                let bytes = UnsafeRawPointer(field).assumingMemoryBound(to: UInt8.self)
+                text(&c, bytes, length, limit: AgentLimits.service)
+                defaultServiceSpan = defaultServiceName.equals(UnsafeBufferPointer(start: bytes, count: length))
+            } else {
+                var service = field.pointee
+                defaultServiceSpan = service.withUTF8 { service in
+                    text(&c, service.baseAddress, service.count, limit: AgentLimits.service)
+                    return defaultServiceName.equals(service)
+                }
             }
             if !v05 { key(&c, "name") }
         }

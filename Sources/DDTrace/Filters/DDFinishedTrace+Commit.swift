@@ -33,7 +33,7 @@ extension DDFinishedTrace {
     private mutating func apply(_ spanEdits: SpanEdits, spanIndex: Int, newCarrier: () -> SlotPointer?) {
         let slot = slots[spanIndex]
         if let name = spanEdits.name { slot.pointee.name = name }
-        if let service = spanEdits.service { slot.pointee.service = service }
+        if let service = spanEdits.service { SpanSlot.replaceService(slot, with: service) }
         if let resource = spanEdits.resource { slot.pointee.resource = resource }
         if let type = spanEdits.type { slot.pointee.type = type }
         if let error = spanEdits.error { slot.pointee.error = error ? 1 : 0 }
