@@ -57,10 +57,9 @@ let benchmarks: @Sendable () -> Void = {
         if let failure = pacer.afterBatch(spans: spansPerBatch) { benchmark.error(failure) }
     }
 
-    // The reference workload: child span + 2 string tags + 1 metric, start + finish (children of one root per
-    // batch).
-    Benchmark("native.childSpan2Tags", configuration: configuration()) { benchmark in
-        let root = tracer.startSpan("web.request", ignoreActive: true)
+    /// One measured batch of the reference child span under `root` (started by the caller, unmeasured), then
+    /// the root's finish and the pacer's flush.
+    @inline(__always) func childBatch(_ benchmark: Benchmark, _ tracer: DDTracer, _ pacer: Pacer, root: DDSpan) {
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             childSpanWithTags(tracer, parent: root)
@@ -70,19 +69,19 @@ let benchmarks: @Sendable () -> Void = {
         if let failure = pacer.afterBatch(spans: spansPerBatch + 1) { benchmark.error(failure) }
     }
 
+    // The reference workload: child span + 2 string tags + 1 metric, start + finish (children of one root per
+    // batch).
+    Benchmark("native.childSpan2Tags", configuration: configuration()) { benchmark in
+        childBatch(benchmark, tracer, pacer, root: tracer.startSpan("web.request", ignoreActive: true))
+    }
+
     // The reference workload under a root with a service of its own, built at run time and longer than 15 bytes
     // (so it owns heap storage), which every child inherits: the copy a child makes under a hazard pointer, so
     // that a parent finished and released on another thread meanwhile cannot free it (EngineCore.guardedService).
     let ownedService = String(repeating: "checkout-", count: 2) + "service"
     Benchmark("native.childSpan2Tags.inheritedService", configuration: configuration()) { benchmark in
-        let root = tracer.startSpan("web.request", service: ownedService, ignoreActive: true)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            childSpanWithTags(tracer, parent: root)
-        }
-        benchmark.stopMeasurement()
-        root.finish()
-        if let failure = pacer.afterBatch(spans: spansPerBatch + 1) { benchmark.error(failure) }
+        childBatch(
+            benchmark, tracer, pacer, root: tracer.startSpan("web.request", service: ownedService, ignoreActive: true))
     }
 
     // The reference workload on a tracer with trace filters and sampling rules configured (issue 5): they run on
@@ -100,14 +99,8 @@ let benchmarks: @Sendable () -> Void = {
     ])
     let filteredPacer = Pacer(tracer: filteredTracer, every: 1)
     Benchmark("native.childSpan2Tags.withFiltersAndRules", configuration: configuration()) { benchmark in
-        let root = filteredTracer.startSpan("web.request", ignoreActive: true)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            childSpanWithTags(filteredTracer, parent: root)
-        }
-        benchmark.stopMeasurement()
-        root.finish()
-        if let failure = filteredPacer.afterBatch(spans: spansPerBatch + 1) { benchmark.error(failure) }
+        childBatch(
+            benchmark, filteredTracer, filteredPacer, root: filteredTracer.startSpan("web.request", ignoreActive: true))
     }
 
     // The same span through the scoped API (`trace(_:_:)` activates the span in a task-local while the body
