@@ -149,9 +149,9 @@ final class ThreadRegistry: Sendable {
     /// then loads every hazard. All four accesses are sequentially consistent (a fence on this side), so at least
     /// one side sees the other's store: the reader sees the change and does not read the service, or this loop
     /// sees the hazard and waits until the reader has copied the service and cleared it (the acquiring load that
-    /// sees it cleared orders the copy before the caller's teardown). A reader that registered after the
-    /// flusher's last refresh of its thread list is in the list read here: its registration took the lock below
-    /// after the flusher's store, so it sees the change.
+    /// sees it cleared orders the copy before the caller's teardown). The list is read under the registry's lock,
+    /// so it holds every thread registered before this call; a thread that registers later takes that lock after
+    /// the caller's store, so it sees the change.
     ///
     /// A hazard is held for a few loads and a retain, so the wait is short unless the reader's thread is
     /// preempted right there; then the flusher yields until it runs again.
@@ -161,9 +161,9 @@ final class ThreadRegistry: Sendable {
             let hazard = state.pointee.serviceHazard
             let seen = hazard.load(ordering: .acquiring)
             guard seen != 0 else { continue }
-            // Waiting for any read in progress, not only reads of the caller's slots, keeps this simple; reads are
-            // rare (a child inheriting a service on another thread) and short. A value other than `seen` means
-            // that read ended; a read that starts after the fence sees the change and does not touch the slot.
+            // Waiting for any read in progress, not only reads of the caller's slots, keeps this simple: a read is
+            // a few loads and a retain. A value other than `seen` means that read ended; a read that starts after
+            // the fence sees the change and does not touch the slot.
             var spins = 0
             while hazard.load(ordering: .acquiring) == seen {
                 spins += 1
