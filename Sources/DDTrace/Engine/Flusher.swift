@@ -819,8 +819,13 @@ final class Flusher: @unchecked Sendable {
     /// matching before the fields they might read are torn down. Returns whether a child on another thread may
     /// be reading its service; then `awaitServiceReaders` must run before `release`.
     private func retire(_ span: SlotPointer) -> Bool {
-        span.generation.store(span.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+        bumpGeneration(span)
         return span.serviceState.load(ordering: .relaxed) != ServiceState.unset
+    }
+
+    /// A relaxed load and a releasing store, not a read-modify-write: the flusher is the slot's only writer now.
+    @inline(__always) private func bumpGeneration(_ slot: SlotPointer) {
+        slot.generation.store(slot.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
     }
 
     /// Clears a retired span's slot and its overflow-tag carriers and queues them for their pool.
@@ -828,9 +833,7 @@ final class Flusher: @unchecked Sendable {
         var carrier: SlotPointer? = span
         while let current = carrier {
             // Carriers are retired here: no handle refers to them, and no child reads their service.
-            if current != span {
-                current.generation.store(current.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
-            }
+            if current != span { bumpGeneration(current) }
             carrier = SpanSlot.clear(current)
             enqueueRelease(current)
         }
