@@ -142,7 +142,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         name: consuming String, service: consuming String, resource: consuming String, type: consuming String
     ) -> UInt32 {
         // A relaxed load and store, not a read-modify-write: only the slot's current owner writes its generation
-        // (the flusher in `release`, then this thread after `take()`), and ownership passes with release/acquire
+        // (the flusher in `retire`, then this thread after `take()`), and ownership passes with release/acquire
         // (ring, remote free stack), so this load sees the flusher's bump. Other threads only compare it with the
         // generation in their handle to ignore stale handles; a handle reaches them by a synchronizing hand-off.
         let generation = slot.generation.load(ordering: .relaxed) &+ 1
@@ -296,8 +296,9 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     ///
     /// A hazard-pointer read: publish the slot in this thread's `serviceHazard`, then check the generation and
     /// the service state. The flusher changes one of those before it releases or edits a slot's service and then
-    /// waits for every hazard naming a slot to clear (`ThreadRegistry.awaitServiceReaders`, where the ordering
-    /// argument is). Sequentially consistent store and loads: the check must not be ordered before the store.
+    /// waits until every hazard held at that moment has been released (`ThreadRegistry.awaitServiceReaders`, where
+    /// the ordering argument is). Sequentially consistent store and loads: the check must not be ordered before the
+    /// store.
     /// Out of line: children of spans with a service of their own are the less common case.
     ///
     /// A parent of another tracer is not read: that tracer's flusher does not see this thread's hazard.

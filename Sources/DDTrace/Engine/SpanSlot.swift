@@ -355,7 +355,7 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
         }
         // `state` and `parentSlot` are deliberately left as they are (the next `startSpan` sets both). A span
         // handle may still read them after `finish()` (`isRecording`, `nearestOpen`), on its own thread, having
-        // seen the old generation just before `release` bumped it; writing them here raced with those reads
+        // seen the old generation just before `Flusher.retire` bumped it; writing them here raced with those reads
         // (ThreadSanitizer). Leaving them is safe: only finished spans and tag carriers are released, so the kept
         // state is never `open`, and a released slot is never reached through a matching generation.
         // The root-only chunk list head and tail are reset by `startSpan` when the slot next becomes a root.
