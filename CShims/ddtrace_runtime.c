@@ -3,6 +3,8 @@
 #include "ddtrace_runtime.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -29,3 +31,10 @@ void ddtrace_random_bytes(void *buf, size_t len) {
 }
 
 int32_t ddtrace_thread_id(void) { return (int32_t)syscall(SYS_gettid); }
+
+void ddtrace_set_thread_name(const char *name) {
+    char cut[16];
+    strncpy(cut, name, sizeof cut - 1);
+    cut[sizeof cut - 1] = 0;
+    (void)pthread_setname_np(pthread_self(), cut);
+}

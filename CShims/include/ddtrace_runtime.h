@@ -64,6 +64,10 @@ void ddtrace_random_bytes(void *buf, size_t len);
 /* The kernel's thread id of the caller (gettid), for diagnostics. */
 int32_t ddtrace_thread_id(void);
 
+/* Names the calling thread (pthread_setname_np, which Swift's Glibc module does not export: it needs _GNU_SOURCE).
+ * Linux keeps 15 bytes; a longer name is cut to its first 15 bytes instead of being refused with ERANGE. */
+void ddtrace_set_thread_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -165,6 +165,7 @@ struct Workload: Sendable {
             group.enter()
             let result = results[index]
             let thread = Thread {
+                DDBenchmarkSupport.nameCurrentThread("ddbench-work-\(index)")
                 work(into: result)
                 group.leave()
             }
@@ -381,6 +382,7 @@ final class MemorySampler: @unchecked Sendable {  // `samples` is only touched b
 
     func start() {
         let thread = Thread { [self] in
+            DDBenchmarkSupport.nameCurrentThread("ddbench-memory")
             repeat {
                 samples.append(DDBenchmarkSupport.residentMegabytes())
             } while stopping.wait(timeout: .now() + .milliseconds(intervalMilliseconds)) == .timedOut

@@ -14,6 +14,7 @@ import CDDTraceShims
 #elseif canImport(Musl)
     import Musl
 #endif
+@_spi(Benchmarks) import DDTrace
 import Foundation
 import Synchronization
 
@@ -68,7 +69,10 @@ final class DiscardingSink: Sendable {
             throw Failure(description: "cannot listen on \(path): \(message)")
         }
         listenFD = fd
-        let acceptor = Thread { [self] in acceptLoop() }
+        let acceptor = Thread { [self] in
+            DDBenchmarkSupport.nameCurrentThread("ddbench-sink")
+            acceptLoop()
+        }
         acceptor.name = "dd-trace-bench-sink"
         acceptor.start()
     }
@@ -90,7 +94,10 @@ final class DiscardingSink: Sendable {
                 return
             }
             openConnections.withLock { $0.append(fd) }
-            let worker = Thread { [self] in serve(fd) }
+            let worker = Thread { [self] in
+                DDBenchmarkSupport.nameCurrentThread("ddbench-sink-rx")
+                serve(fd)
+            }
             worker.name = "dd-trace-bench-sink-conn"
             worker.start()
         }

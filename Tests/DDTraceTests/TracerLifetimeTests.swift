@@ -34,4 +34,23 @@ struct TracerLifetimeTests {
         leftOpen?.setTag("after", "drop")
         leftOpen?.finish()
     }
+
+    @Test("the flusher thread is named dd-trace-flush where ps -L, top -H and perf read it")
+    func flusherThreadIsNamed() throws {
+        var configuration = DDTracerConfiguration(environment: [:])
+        configuration.agentURL = "unix:///nonexistent/dd-trace-thread-name.sock"
+        let tracer = try DDTracer(configuration: configuration)
+        defer { _ = tracer.shutdown(timeout: .seconds(1)) }
+        // The thread names itself when it starts; other tests' tracers may add more threads of the same name.
+        func namedThreads() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            return tasks.filter { task in
+                let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
+                return comm?.trimmingCharacters(in: .whitespacesAndNewlines) == "dd-trace-flush"
+            }.count
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while namedThreads() == 0 && Date() < deadline { usleep(1000) }
+        #expect(namedThreads() >= 1)
+    }
 }

@@ -82,7 +82,10 @@ public final class AgentSink: Sendable {
             throw SinkError.system("bind/listen \(socketPath)", code)
         }
         listenFD = fd
-        let acceptor = Thread { [self] in acceptLoop() }
+        let acceptor = Thread { [self] in
+            DDBenchmarkSupport.nameCurrentThread("agent-sink")
+            acceptLoop()
+        }
         acceptor.name = "agent-sink-accept"
         acceptor.start()
     }
@@ -106,7 +109,10 @@ public final class AgentSink: Sendable {
                 return
             }
             connections.withLock { $0.append(fd) }
-            let worker = Thread { [self] in serve(fd) }
+            let worker = Thread { [self] in
+                DDBenchmarkSupport.nameCurrentThread("agent-sink-rx")
+                serve(fd)
+            }
             worker.name = "agent-sink-conn"
             worker.start()
         }

@@ -25,6 +25,12 @@ import CDDTraceShims
         ddtrace_floor_spans(iterations)
     }
 
+    /// Names the calling thread for `ps -L`, `top -H` and `perf` (at most 15 bytes are kept), as the tracer
+    /// names its flusher `dd-trace-flush`.
+    public static func nameCurrentThread(_ name: String) {
+        DDTrace.nameCurrentThread(name)
+    }
+
     /// This process's resident memory in MiB (the second field of /proc/self/statm), or 0 where it cannot be
     /// read. Reads into a stack buffer: it allocates nothing, so sampling it does not disturb what it measures.
     public static func residentMegabytes() -> Double {
