@@ -74,7 +74,7 @@ static long object_size(const unsigned char *p, size_t len, int depth) {
             uint64_t n = read_be(p + 1, width);
             if (marker == 0xdc || marker == 0xdd) children = n;
             else if (marker == 0xde || marker == 0xdf) children = 2 * n;
-            else payload = n + ((marker >= 0xc7 && marker <= 0xc9) ? 1 : 0); /* ext: type byte */
+            else payload = n; /* str, bin, ext: n bytes (ext's type byte is part of its header) */
         }
     }
     if (payload > len - header) return -1;
@@ -387,7 +387,7 @@ static long mp_array(mp_cursor *c) { return mp_header(c, 0xf0, 0x90, 0xdc, 0xdd)
 static long mp_map(mp_cursor *c) { return mp_header(c, 0xf0, 0x80, 0xde, 0xdf); }
 
 /* A string: its length, with *bytes at its first byte; or -1. */
-static long mp_str(mp_cursor *c, const unsigned char **bytes) {
+static inline long mp_str(mp_cursor *c, const unsigned char **bytes) {
     if (c->p >= c->end) return -1;
     unsigned char marker = *c->p;
     size_t header, n;
@@ -402,11 +402,68 @@ static long mp_str(mp_cursor *c, const unsigned char **bytes) {
     return (long)n;
 }
 
-static int mp_skip(mp_cursor *c) {
+/* The size of an object whose size its marker byte alone gives (integers, floats, nil, booleans, fixstr), or 0
+ * for the others (containers, longer strings, bin, ext, and the unused 0xc1). One load replaces object_size's
+ * chain of comparisons for the values that make up nearly all of a span: ids and times, tag keys and values. */
+#define FIXSTR_SIZES(base) \
+    [base + 0] = base - 0xa0 + 1, [base + 1] = base - 0xa0 + 2, [base + 2] = base - 0xa0 + 3, \
+    [base + 3] = base - 0xa0 + 4, [base + 4] = base - 0xa0 + 5, [base + 5] = base - 0xa0 + 6, \
+    [base + 6] = base - 0xa0 + 7, [base + 7] = base - 0xa0 + 8
+static const uint8_t scalar_size[256] = {
+    [0x00 ... 0x7f] = 1, [0xe0 ... 0xff] = 1, [0xc0] = 1, [0xc2] = 1, [0xc3] = 1,
+    [0xcc] = 2, [0xd0] = 2, [0xcd] = 3, [0xd1] = 3, [0xca] = 5, [0xce] = 5, [0xd2] = 5,
+    [0xcb] = 9, [0xcf] = 9, [0xd3] = 9, [0xd4] = 3, [0xd5] = 4, [0xd6] = 6, [0xd7] = 10, [0xd8] = 18,
+    FIXSTR_SIZES(0xa0), FIXSTR_SIZES(0xa8), FIXSTR_SIZES(0xb0), FIXSTR_SIZES(0xb8),
+};
+#undef FIXSTR_SIZES
+
+/* Skips one object that is not a container and returns 0, or returns -1 for a container, a bad marker or
+ * truncated input. The caller checked that c->p < c->end. */
+static inline int mp_skip_scalar(mp_cursor *c) {
+    size_t left = (size_t)(c->end - c->p);
+    size_t size = scalar_size[*c->p];
+    if (size == 0) {
+        /* str 8/16/32 and bin 8/16/32: a length, then that many bytes. */
+        unsigned char marker = *c->p;
+        int width = (marker == 0xd9 || marker == 0xc4) ? 1 : (marker == 0xda || marker == 0xc5) ? 2
+                    : (marker == 0xdb || marker == 0xc6) ? 4 : 0;
+        if (width == 0 || left < 1 + (size_t)width) return -1;
+        size = 1 + (size_t)width + (size_t)read_be(c->p + 1, width);
+    }
+    if (left < size) return -1;
+    c->p += size;
+    return 0;
+}
+
+/* Skips a container, or anything mp_skip_scalar refused. Maps and arrays of scalars (meta, metrics) take the
+ * table; anything else (nested containers, ext) goes through object_size, which bounds the depth. */
+static __attribute__((noinline)) int mp_skip_container(mp_cursor *c) {
+    const unsigned char *start = c->p;
+    unsigned char marker = *start;
+    long children = -1;
+    if ((marker & 0xf0) == 0x80 || marker == 0xde || marker == 0xdf) {
+        long entries = mp_map(c);
+        children = entries < 0 ? -1 : 2 * entries;
+    } else if ((marker & 0xf0) == 0x90 || marker == 0xdc || marker == 0xdd) {
+        children = mp_array(c);
+    }
+    if (children >= 0) {
+        long skipped = 0;
+        while (skipped < children && c->p < c->end && mp_skip_scalar(c) == 0) skipped++;
+        if (skipped == children) return 0;
+        c->p = start;
+    }
     long size = object_size(c->p, (size_t)(c->end - c->p), 1);
     if (size < 0) return -1;
     c->p += size;
     return 0;
+}
+
+/* Skips one object. */
+static inline int mp_skip(mp_cursor *c) {
+    if (c->p >= c->end) return -1;
+    if (mp_skip_scalar(c) == 0) return 0;
+    return mp_skip_container(c);
 }
 
 /* An unsigned integer (positive fixint, uint8/16/32), or -1. */
@@ -421,8 +478,18 @@ static long mp_uint(mp_cursor *c) {
     return n;
 }
 
-static int key_is(const unsigned char *bytes, long n, const char *name, long name_len) {
-    return n == name_len && memcmp(bytes, name, (size_t)n) == 0;
+/* The bit of a span key the agent requires (trace_id 1, span_id 2, start 4, duration 8), or 0. Dispatches on the
+ * length first: most keys (service, name, meta, ...) are rejected by one comparison. */
+static inline int required_key_bit(const unsigned char *key, long n) {
+    switch (n) {
+    case 8:
+        if (memcmp(key, "trace_id", 8) == 0) return 1;
+        if (memcmp(key, "duration", 8) == 0) return 8;
+        return 0;
+    case 7: return memcmp(key, "span_id", 7) == 0 ? 2 : 0;
+    case 5: return memcmp(key, "start", 5) == 0 ? 4 : 0;
+    default: return 0;
+    }
 }
 
 long ddtrace_mp_count_spans(const char *data, size_t len, int v05) {
@@ -460,10 +527,7 @@ long ddtrace_mp_count_spans(const char *data, size_t len, int v05) {
                     const unsigned char *key;
                     long n = mp_str(&c, &key);
                     if (n < 0) return -1;
-                    if (key_is(key, n, "trace_id", 8)) required |= 1;
-                    else if (key_is(key, n, "span_id", 7)) required |= 2;
-                    else if (key_is(key, n, "start", 5)) required |= 4;
-                    else if (key_is(key, n, "duration", 8)) required |= 8;
+                    required |= required_key_bit(key, n);
                     if (mp_skip(&c) != 0) return -1;
                 }
                 if (required != 15) return -1;

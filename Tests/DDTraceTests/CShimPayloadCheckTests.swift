@@ -52,6 +52,45 @@ struct CShimPayloadCheckTests {
         #expect(count([0x91, 0x91, 0x85] + required.flatMap { str($0) + [0x01] } + str("meta") + deep) == nil)
     }
 
+    /// The checker skips most values through a table of marker sizes and a one-level loop over maps and arrays of
+    /// scalars, and falls back to the general walk for the rest. Every kind of value must be skipped whole, by
+    /// either path, and every truncation of it refused (msgpack is prefix-free, so no cut leaves a valid payload).
+    @Test func skipsEveryKindOfValueAndRefusesEveryTruncation() {
+        let eight = [UInt8](repeating: 0x01, count: 8)
+        let abc = Array("abc".utf8)
+        let values: [(String, [UInt8])] = [
+            ("fixints, nil and booleans", [0x96, 0x00, 0x7f, 0xe0, 0xc0, 0xc2, 0xc3]),
+            ("uint 8/16/32/64", [0x94, 0xcc, 1, 0xcd, 0, 1, 0xce, 0, 0, 0, 1, 0xcf] + eight),
+            ("int 8/16/32/64", [0x94, 0xd0, 1, 0xd1, 0, 1, 0xd2, 0, 0, 0, 1, 0xd3] + eight),
+            ("float 32/64", [0x92, 0xca, 0, 0, 0, 0, 0xcb] + eight),
+            ("fixstr", str("abc")),
+            ("str 8", [0xd9, 3] + abc),
+            ("str 16", [0xda, 0, 3] + abc),
+            ("str 32", [0xdb, 0, 0, 0, 3] + abc),
+            ("bin 8/16/32", [0x93, 0xc4, 2, 1, 2, 0xc5, 0, 2, 1, 2, 0xc6, 0, 0, 0, 2, 1, 2]),
+            ("fixext and ext 8", [0x93, 0xd4, 1, 1, 0xd7, 1] + eight + [0xc7, 1, 5, 9]),
+            ("ext 16 and ext 32", [0x92, 0xc8, 0, 1, 5, 9, 0xc9, 0, 0, 0, 1, 5, 9]),
+            ("fixmap of scalars", [0x82] + str("a") + [0x01] + str("b") + [0xcb] + eight),
+            ("map 16 and map 32", [0x92, 0xde, 0, 1] + str("a") + str("b") + [0xdf, 0, 0, 0, 1] + str("a") + [0x01]),
+            ("array 16 and array 32", [0x92, 0xdc, 0, 2, 1, 2, 0xdd, 0, 0, 0, 1, 0x01]),
+            ("a map holding an array", [0x82] + str("a") + [0x01] + str("b") + [0x91, 0x01]),
+            ("an array holding a map", [0x92, 0x01, 0x81] + str("a") + str("b")),
+            ("empty containers", [0x92, 0x90, 0x80]),
+        ]
+        let head: [UInt8] = [0x91, 0x91, 0x85] + required.flatMap { str($0) + [0x01] } + str("x")
+        for (name, value) in values {
+            // Alone, and followed by another key so that the walk must land exactly on it.
+            #expect(count(head + value) == 1, "\(name)")
+            let followed: [UInt8] = [0x91, 0x91, 0x86] + Array(head.dropFirst(3)) + value + str("y") + [0x01]
+            #expect(count(followed) == 1, "\(name), followed by a key")
+            for cut in 1..<value.count {
+                #expect(count(head + value.dropLast(cut)) == nil, "\(name) cut by \(cut)")
+            }
+        }
+        #expect(count(head + [0xc1]) == nil, "0xc1 is never used")
+        #expect(count(head + [0x82] + str("a") + [0xc1] + str("b") + [0x01]) == nil, "0xc1 inside a map")
+    }
+
     @Test func v05IndexesMustFallInsideTheTable() {
         // [["", "web"], [[span]]]: service, name and resource indexes, six numbers, meta, metrics, type.
         func payload(_ indexes: [UInt8]) -> [UInt8] {

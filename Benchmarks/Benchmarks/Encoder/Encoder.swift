@@ -3,7 +3,8 @@
 // and on each chunk's first span the trace-level tags). One iteration encodes one payload of 1000 spans
 // (`scalingFactor: .kilo`), so wall clock per span is the figure with `--scale`; spans/s = 1e9 / that.
 // `payloadBytes` is the size of the 1000-span payload (bytes per span once scaled). Every payload is checked once, before timing,
-// with the stand-ins' payload checker (`DDBenchmarkSupport.countSpans`, independent of the encoder).
+// with the stand-ins' payload checker (`DDBenchmarkSupport.countSpans`, independent of the encoder), and
+// `payloadCheck.<format>.traces10` measures that checker on the same payload (the agent stand-ins' cost per span).
 
 import Benchmark
 import BenchSupport
@@ -19,6 +20,11 @@ let benchmarks: @Sendable () -> Void = {
             .mallocCountTotal: .init(relative: [.p90: 0], absolute: [.p90: 0]),
             .wallClock: .init(relative: [.p90: 50], absolute: [:]),
         ])
+
+    // The stand-ins' payload check is part of the benchmark harness, not of the tracer: measured, not defended.
+    let checkConfiguration = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput], timeUnits: .nanoseconds, warmupIterations: 20, scalingFactor: .kilo,
+        maxDuration: .seconds(2), maxIterations: 100_000, thresholds: nil)
 
     // Every format the engine can encode: v0.4 (maps with string keys) and v0.5 (a string table and arrays).
     for format in DDEncoderBenchmark.Format.allCases {
@@ -37,6 +43,17 @@ let benchmarks: @Sendable () -> Void = {
                 benchmark.measurement(bytesPerSpan, bytes)
             }
             _ = size
+            if shape == "traces10" {
+                // What the agent stand-ins of the Pipeline benchmark and `dd-trace bench --sink --verify` spend
+                // checking each span they receive: their CPU shares the machine with the pipeline they measure.
+                let payload = encoder.lastPayload
+                Benchmark("payloadCheck.\(format.rawValue).\(shape)", configuration: checkConfiguration) { benchmark in
+                    benchmark.startMeasurement()
+                    let spans = payload.withUnsafeBytes { DDBenchmarkSupport.countSpans($0, v05: format == .v05) }
+                    benchmark.stopMeasurement()
+                    precondition(spans == encoder.spanCount)
+                }
+            }
         }
     }
 }

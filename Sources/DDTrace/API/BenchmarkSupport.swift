@@ -57,8 +57,9 @@ import CDDTraceShims
 
     /// The spans in a whole `/v0.4/traces` (or, with `v05`, `/v0.5/traces`) request body, or nil if it is not
     /// one: the agent stand-ins' check of what arrived (`ddtrace_mp_count_spans`, written independently of the
-    /// encoder). It walks every value at a few hundred MB/s, so that checking the payloads does not become the
-    /// bottleneck of the pipeline it measures.
+    /// encoder). It walks every value, at about 3.3 GB/s (128 ns for a realistic 427-byte v0.4 span, 97 ns in v0.5:
+    /// `payloadCheck.*` in the Encoder benchmark), because the stand-ins share the machine with the pipeline they
+    /// measure: every nanosecond they spend is taken from the flusher and the application threads.
     public static func countSpans(_ payload: UnsafeRawBufferPointer, v05: Bool = false) -> Int? {
         guard let base = payload.baseAddress else { return nil }
         let spans = ddtrace_mp_count_spans(base.assumingMemoryBound(to: CChar.self), payload.count, v05 ? 1 : 0)
