@@ -6,8 +6,8 @@
 // Workloads: child2tags (the reference child span: 2 tags + 1 metric), child2tags.inherited (the same under a root
 // with a service of its own, which the children inherit), root, trace2tags (scoped API),
 // nested5, traces10 (the Pipeline benchmark's traces: a root with 3 tags and 9 reference children; profile the
-// flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode (1000-span v0.4
-// payloads). Runs a warm-up of the same size first, so the profile shows steady state (pools and buffers grown).
+// flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode and encode.v05 (1000-span
+// v0.4 and v0.5 payloads; valgrind cannot read this binary's debug info, so `strip --strip-debug` a copy). Runs a warm-up of the same size first, so the profile shows steady state (pools and buffers grown).
 
 import BenchSupport
 @_spi(Benchmarks) import DDTrace
@@ -19,6 +19,7 @@ let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 200_000 : 200_000
 let sink = try AgentSink(mode: .discard)
 let tracer = try BenchTracer.make(agentURL: sink.agentURL, spanPoolSize: 1 << 20, ringCapacity: 1 << 20)
 let encoder = DDEncoderBenchmark(spanCount: 1000)
+let encoderV05 = DDEncoderBenchmark(spanCount: 1000, format: .v05)
 /// Built at run time and longer than 15 bytes, so it owns heap storage (as `native.childSpan2Tags.inheritedService`).
 let inheritedService = String(repeating: "checkout-", count: 2) + "service"
 
@@ -69,6 +70,8 @@ func runWorkload(_ count: Int) -> UInt64 {
         checksum = DDBenchmarkSupport.floorSpans(UInt64(count))
     case "encode":
         for _ in 0..<(count / 1000) { checksum &+= UInt64(encoder.encodePayload()) }
+    case "encode.v05":
+        for _ in 0..<(count / 1000) { checksum &+= UInt64(encoderV05.encodePayload()) }
     default:
         fatalError("unknown workload \(workload)")
     }
