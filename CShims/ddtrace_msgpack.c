@@ -93,50 +93,72 @@ long ddtrace_mp_object_size(const char *data, size_t len) {
 
 /* ---- v0.5 string table ---------------------------------------------------------------------------------- */
 
+/* Unaligned little-endian loads; memcpy of a constant size compiles to one move. */
+static inline uint64_t load64(const unsigned char *p) { uint64_t w; memcpy(&w, p, 8); return w; }
+static inline uint32_t load32(const unsigned char *p) { uint32_t w; memcpy(&w, p, 4); return w; }
+
+/* Up to 8 bytes as one word without reading outside them: two overlapping 4-byte loads for 4..8 bytes, three
+ * byte loads for 1..3. Different strings of the same length give different words, which is all the hash and
+ * the comparison below need (the length is compared, and mixed into the hash, separately). */
+static inline uint64_t short_word(const unsigned char *p, size_t len) {
+    if (len >= 4) return (uint64_t)load32(p) | ((uint64_t)load32(p + len - 4) << 32);
+    if (len > 0) return (uint64_t)p[0] | ((uint64_t)p[len / 2] << 8) | ((uint64_t)p[len - 1] << 16);
+    return 0;
+}
+
 /* A fast non-cryptographic hash over 8-byte words (the strings are span names, tag keys and values, usually
  * under 32 bytes); collisions only cost a comparison. */
-static uint32_t hash_bytes(const unsigned char *p, size_t len) {
+static inline uint32_t hash_bytes(const unsigned char *p, size_t len) {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)len;
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-        p += 8;
-        len -= 8;
-    }
-    if (len > 0) {
-        uint64_t w = 0;
-        memcpy(&w, p, len);
-        h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    if (len <= 8) {
+        h = (h ^ short_word(p, len)) * 0xc4ceb9fe1a85ec53ULL;
+    } else {
+        size_t left = len;
+        while (left > 8) {
+            h = (h ^ load64(p)) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 32;
+            p += 8;
+            left -= 8;
+        }
+        /* The last 8 bytes, overlapping the previous word when the length is not a multiple of 8. */
+        h = (h ^ load64(p + left - 8)) * 0xc4ceb9fe1a85ec53ULL;
     }
     h ^= h >> 29;
     h *= 0xff51afd7ed558ccdULL;
     return (uint32_t)(h ^ (h >> 32));
 }
 
+/* Whether the `len` bytes at a and b are equal: word compares up to 16 bytes (most keys and values), memcmp
+ * beyond. */
+static inline int same_bytes(const unsigned char *a, const unsigned char *b, size_t len) {
+    if (len <= 8) return short_word(a, len) == short_word(b, len);
+    if (len <= 16) return load64(a) == load64(b) && load64(a + len - 8) == load64(b + len - 8);
+    return memcmp(a, b, len) == 0;
+}
+
 static int strtab_grow_entries(ddtrace_strtab *t) {
     uint32_t capacity = t->entry_capacity ? t->entry_capacity * 2 : 256;
-    uint32_t *hashes = (uint32_t *)realloc(t->hashes, capacity * sizeof(uint32_t));
-    if (hashes) t->hashes = hashes;
-    uint32_t *offsets = (uint32_t *)realloc(t->offsets, capacity * sizeof(uint32_t));
-    if (offsets) t->offsets = offsets;
-    uint32_t *lengths = (uint32_t *)realloc(t->lengths, capacity * sizeof(uint32_t));
-    if (lengths) t->lengths = lengths;
-    if (!hashes || !offsets || !lengths) return -1;
+    ddtrace_strtab_entry *entries = (ddtrace_strtab_entry *)realloc(t->entries, capacity * sizeof *entries);
+    if (!entries) return -1;
+    t->entries = entries;
     t->entry_capacity = capacity;
     return 0;
 }
 
-/* Rebuilds the slot array at twice the size (load factor stays under 1/2). */
+/* Rebuilds the slot array at twice the size (load factor stays under 1/2). Each slot carries its entry's hash,
+ * so nothing else is read to rebuild it. */
 static int strtab_grow_slots(ddtrace_strtab *t) {
     uint32_t size = t->slots ? (t->slot_mask + 1) * 2 : 1024;
-    uint32_t *slots = (uint32_t *)calloc(size, sizeof(uint32_t));
+    uint64_t *slots = (uint64_t *)calloc(size, sizeof(uint64_t));
     if (!slots) return -1;
-    for (uint32_t index = 0; index < t->count; index++) {
-        uint32_t slot = t->hashes[index] & (size - 1);
-        while (slots[slot]) slot = (slot + 1) & (size - 1);
-        slots[slot] = index + 1;
+    if (t->slots) {
+        for (uint32_t old = 0; old <= t->slot_mask; old++) {
+            uint64_t value = t->slots[old];
+            if (!value) continue;
+            uint32_t slot = (uint32_t)(value >> 32) & (size - 1);
+            while (slots[slot]) slot = (slot + 1) & (size - 1);
+            slots[slot] = value;
+        }
     }
     free(t->slots);
     t->slots = slots;
@@ -161,15 +183,13 @@ int ddtrace_strtab_init(ddtrace_strtab *t, uint32_t initial_entries) {
 void ddtrace_strtab_destroy(ddtrace_strtab *t) {
     ddtrace_mpbuf_destroy(&t->strings);
     free(t->slots);
-    free(t->hashes);
-    free(t->offsets);
-    free(t->lengths);
+    free(t->entries);
     memset(t, 0, sizeof *t);
 }
 
 void ddtrace_strtab_reset(ddtrace_strtab *t) {
     if (!t->slots) { t->failed = 1; return; }
-    memset(t->slots, 0, (size_t)(t->slot_mask + 1) * sizeof(uint32_t));
+    memset(t->slots, 0, (size_t)(t->slot_mask + 1) * sizeof(uint64_t));
     t->count = 0;
     t->strings.size = 0;
     t->strings.failed = 0;
@@ -184,13 +204,17 @@ uint32_t ddtrace_strtab_intern(ddtrace_strtab *t, const void *bytes, size_t len)
     const unsigned char *p = (const unsigned char *)bytes;
     uint32_t hash = hash_bytes(p, len);
     uint32_t slot = hash & t->slot_mask;
+    /* A slot holds (hash << 32) | (index + 1): a probe compares hashes without touching the entries, and reads
+     * an entry and its bytes only on a full hash match. */
     for (;;) {
-        uint32_t entry = t->slots[slot];
-        if (!entry) break;
-        uint32_t index = entry - 1;
-        if (t->hashes[index] == hash && t->lengths[index] == len &&
-            (len == 0 || memcmp(t->strings.data + t->offsets[index], p, len) == 0))
-            return index;
+        uint64_t value = t->slots[slot];
+        if (!value) break;
+        if ((uint32_t)(value >> 32) == hash) {
+            uint32_t index = (uint32_t)value - 1;
+            ddtrace_strtab_entry entry = t->entries[index];
+            if (entry.length == len && same_bytes((const unsigned char *)t->strings.data + entry.offset, p, len))
+                return index;
+        }
         slot = (slot + 1) & t->slot_mask;
     }
     if (t->count == t->entry_capacity && strtab_grow_entries(t) != 0) { t->failed = 1; return 0; }
@@ -199,10 +223,8 @@ uint32_t ddtrace_strtab_intern(ddtrace_strtab *t, const void *bytes, size_t len)
     size_t offset = t->strings.size;
     ddtrace_mp_str_body(&t->strings, p, len);
     if (t->strings.failed || offset > UINT32_MAX) { t->failed = 1; return 0; }
-    t->hashes[index] = hash;
-    t->offsets[index] = (uint32_t)offset;
-    t->lengths[index] = (uint32_t)len;
-    t->slots[slot] = index + 1;
+    t->entries[index] = (ddtrace_strtab_entry){(uint32_t)offset, (uint32_t)len};
+    t->slots[slot] = ((uint64_t)hash << 32) | (uint64_t)(index + 1);
     t->count++;
     if ((uint64_t)t->count * 2 > (uint64_t)t->slot_mask + 1 && strtab_grow_slots(t) != 0) {
         t->failed = 1;

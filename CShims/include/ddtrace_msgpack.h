@@ -255,18 +255,22 @@ static inline __attribute__((always_inline)) char *ddtrace_put_v04_metrics_head(
  * into a ddtrace_strtab; at send time the request body is `0x92`, the table's array, then `traces` (sent as two
  * iovecs, so the traces are never copied). Index 0 is always "" (the agent's decoder and dd-trace-py rely on it
  * for unset fields). */
+/* Where an interned string's bytes are in the dictionary (for comparisons on a hash match). */
+typedef struct ddtrace_strtab_entry {
+    uint32_t offset;
+    uint32_t length;
+} ddtrace_strtab_entry;
+
 typedef struct ddtrace_strtab {
     /* The dictionary array: a 5-byte array32 header (patched by ddtrace_strtab_finish), then each string
      * msgpack-encoded in index order. */
     ddtrace_mpbuf strings;
     uint32_t count;
-    /* Open addressing over `slot_mask + 1` slots: 0 = empty, else (index + 1). */
-    uint32_t *slots;
+    /* Open addressing over `slot_mask + 1` slots: 0 = empty, else (hash << 32) | (index + 1). */
+    uint64_t *slots;
     uint32_t slot_mask;
-    /* Per index: hash, and where the string's bytes start in `strings` (for comparisons on a hash match). */
-    uint32_t *hashes;
-    uint32_t *offsets;
-    uint32_t *lengths;
+    /* Per index. */
+    ddtrace_strtab_entry *entries;
     uint32_t entry_capacity;
     int failed;
 } ddtrace_strtab;

@@ -39,6 +39,29 @@ struct CShimMsgpackV05Tests {
         }
     }
 
+    /// Lookups compare short strings by machine words (overlapping loads up to 16 bytes) and hash them the same
+    /// way: a difference in any single byte, at any length, must still make a different string.
+    @Test func stringsDifferingInOneByteGetTheirOwnIndexes() {
+        withTable { table in
+            var expected: UInt32 = 1
+            for length in 1...40 {
+                let base = String(repeating: "a", count: length)
+                #expect(intern(table, base) == expected, "length \(length)")
+                let baseIndex = expected
+                expected += 1
+                for position in 0..<length {
+                    var bytes = Array(base.utf8)
+                    bytes[position] = UInt8(ascii: "b")
+                    let variant = String(decoding: bytes, as: UTF8.self)
+                    #expect(intern(table, variant) == expected, "length \(length), byte \(position)")
+                    expected += 1
+                }
+                #expect(intern(table, base) == baseIndex, "length \(length) again")
+            }
+            #expect(table.pointee.failed == 0)
+        }
+    }
+
     @Test func manyStringsKeepDistinctIndexesAcrossGrowth() {
         withTable { table in
             for round in 0..<2 {
