@@ -164,13 +164,10 @@ struct Workload: Sendable {
         for index in 0..<threads {
             group.enter()
             let result = results[index]
-            let thread = Thread {
-                DDBenchmarkSupport.nameCurrentThread("ddbench-work-\(index)")
+            DDBenchmarkSupport.startThread(named: "ddbench-work-\(index)") {
                 work(into: result)
                 group.leave()
             }
-            thread.name = "dd-trace-bench-\(index)"
-            thread.start()
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             group.notify(queue: .global()) { continuation.resume() }
@@ -381,15 +378,12 @@ final class MemorySampler: @unchecked Sendable {  // `samples` is only touched b
     private let intervalMilliseconds = 250
 
     func start() {
-        let thread = Thread { [self] in
-            DDBenchmarkSupport.nameCurrentThread("ddbench-memory")
+        DDBenchmarkSupport.startThread(named: "ddbench-memory") { [self] in
             repeat {
                 samples.append(DDBenchmarkSupport.residentMegabytes())
             } while stopping.wait(timeout: .now() + .milliseconds(intervalMilliseconds)) == .timedOut
             stopped.signal()
         }
-        thread.name = "dd-trace-bench-memory"
-        thread.start()
     }
 
     func stop() -> Summary {

@@ -69,12 +69,7 @@ final class DiscardingSink: Sendable {
             throw Failure(description: "cannot listen on \(path): \(message)")
         }
         listenFD = fd
-        let acceptor = Thread { [self] in
-            DDBenchmarkSupport.nameCurrentThread("ddbench-sink")
-            acceptLoop()
-        }
-        acceptor.name = "dd-trace-bench-sink"
-        acceptor.start()
+        DDBenchmarkSupport.startThread(named: "ddbench-sink") { [self] in acceptLoop() }
     }
 
     func stop() {
@@ -94,12 +89,7 @@ final class DiscardingSink: Sendable {
                 return
             }
             openConnections.withLock { $0.append(fd) }
-            let worker = Thread { [self] in
-                DDBenchmarkSupport.nameCurrentThread("ddbench-sink-rx")
-                serve(fd)
-            }
-            worker.name = "dd-trace-bench-sink-conn"
-            worker.start()
+            DDBenchmarkSupport.startThread(named: "ddbench-sink-rx") { [self] in serve(fd) }
         }
     }
 

@@ -82,12 +82,7 @@ public final class AgentSink: Sendable {
             throw SinkError.system("bind/listen \(socketPath)", code)
         }
         listenFD = fd
-        let acceptor = Thread { [self] in
-            DDBenchmarkSupport.nameCurrentThread("agent-sink")
-            acceptLoop()
-        }
-        acceptor.name = "agent-sink-accept"
-        acceptor.start()
+        DDBenchmarkSupport.startThread(named: "agent-sink") { [self] in acceptLoop() }
     }
 
     /// Stops accepting, closes every connection and removes the socket file.
@@ -109,12 +104,7 @@ public final class AgentSink: Sendable {
                 return
             }
             connections.withLock { $0.append(fd) }
-            let worker = Thread { [self] in
-                DDBenchmarkSupport.nameCurrentThread("agent-sink-rx")
-                serve(fd)
-            }
-            worker.name = "agent-sink-conn"
-            worker.start()
+            DDBenchmarkSupport.startThread(named: "agent-sink-rx") { [self] in serve(fd) }
         }
     }
 

@@ -7,7 +7,7 @@
 #elseif canImport(Musl)
     import Musl
 #endif
-import DDTrace
+@_spi(Benchmarks) import DDTrace
 import Dispatch
 import Foundation
 import Synchronization
@@ -108,9 +108,7 @@ public final class HelperThread: @unchecked Sendable {  // job and results are h
     private let stopping = Atomic<Bool>(false)
 
     public init(name: String) {
-        let thread = Thread { [self] in loop() }
-        thread.name = name
-        thread.start()
+        DDBenchmarkSupport.startThread(named: name) { [self] in loop() }
     }
 
     /// Starts `job` on the helper thread; pair with `wait()`.

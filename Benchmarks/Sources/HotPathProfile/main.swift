@@ -7,7 +7,8 @@
 // with a service of its own, which the children inherit), root, trace2tags (scoped API),
 // nested5, traces10 (the Pipeline benchmark's traces: a root with 3 tags and 9 reference children; profile the
 // flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode and encode.v05 (1000-span
-// v0.4 and v0.5 payloads; valgrind cannot read this binary's debug info, so `strip --strip-debug` a copy). Runs a warm-up of the same size first, so the profile shows steady state (pools and buffers grown).
+// v0.4 and v0.5 payloads; valgrind cannot read this binary's debug info, so `strip --strip-debug` a copy). Runs a
+// warm-up of the same size first, so the profile shows steady state (pools and buffers grown).
 
 import BenchSupport
 @_spi(Benchmarks) import DDTrace

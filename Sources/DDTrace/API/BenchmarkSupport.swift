@@ -25,10 +25,10 @@ import CDDTraceShims
         ddtrace_floor_spans(iterations)
     }
 
-    /// Names the calling thread for `ps -L`, `top -H` and `perf` (at most 15 bytes are kept), as the tracer
-    /// names its flusher `dd-trace-flush`.
-    public static func nameCurrentThread(_ name: String) {
-        DDTrace.nameCurrentThread(name)
+    /// Starts a thread that runs `body` under `name`, which `ps -L`, `top -H` and `perf` show (at most 15 bytes
+    /// are kept), as the tracer's flusher runs under `dd-trace-flush`.
+    public static func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
+        startNamedThread(name, body)
     }
 
     /// This process's resident memory in MiB (the second field of /proc/self/statm), or 0 where it cannot be

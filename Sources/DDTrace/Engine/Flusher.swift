@@ -196,12 +196,7 @@ final class Flusher: @unchecked Sendable {
         // The thread's closure keeps the flusher alive while the loop runs. The flusher must not keep the thread:
         // a stored `Thread` (which keeps its closure) closed a retain cycle, and every tracer that was shut down
         // leaked its flusher with its payload buffers, agent connection and io_uring instance.
-        let thread = Thread { [self] in
-            nameCurrentThread("dd-trace-flush")
-            run()
-        }
-        thread.name = "dd-trace-flush"
-        thread.start()
+        startNamedThread("dd-trace-flush") { [self] in run() }
     }
 
     /// Asks for everything finished so far to be sent; `completion` runs on the flusher thread.

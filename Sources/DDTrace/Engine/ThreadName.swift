@@ -3,8 +3,15 @@
 // threads showed up as `com.apple.root.default-qos` in `ps -L`), so the thread names itself once it runs.
 
 import CDDTraceShims
+import Foundation
 
-/// Names the calling thread; Linux keeps the first 15 bytes of `name`.
-func nameCurrentThread(_ name: String) {
-    ddtrace_set_thread_name(name)
+/// Starts a thread that names itself `name` (Foundation's name and the kernel's; Linux keeps its first 15 bytes)
+/// and runs `body`. The thread is not kept: it ends when `body` returns.
+func startNamedThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
+    let thread = Thread {
+        ddtrace_set_thread_name(name)
+        body()
+    }
+    thread.name = name
+    thread.start()
 }
