@@ -43,39 +43,47 @@ static uint64_t read_be(const unsigned char *p, int width) {
     return value;
 }
 
+/* The size of an object whose size its marker byte alone gives (integers, floats, nil, booleans, fixstr), or 0
+ * for the others (containers, longer strings, bin, ext, and the unused 0xc1). One load instead of a chain of
+ * comparisons, for the values that make up nearly all of a span: ids and times, tag keys and values. Used by
+ * object_size and by the stand-ins' payload check (mp_skip_scalar). */
+#define FIXSTR_SIZES(base) \
+    [base + 0] = base - 0xa0 + 1, [base + 1] = base - 0xa0 + 2, [base + 2] = base - 0xa0 + 3, \
+    [base + 3] = base - 0xa0 + 4, [base + 4] = base - 0xa0 + 5, [base + 5] = base - 0xa0 + 6, \
+    [base + 6] = base - 0xa0 + 7, [base + 7] = base - 0xa0 + 8
+static const uint8_t scalar_size[256] = {
+    [0x00 ... 0x7f] = 1, [0xe0 ... 0xff] = 1, [0xc0] = 1, [0xc2] = 1, [0xc3] = 1,
+    [0xcc] = 2, [0xd0] = 2, [0xcd] = 3, [0xd1] = 3, [0xca] = 5, [0xce] = 5, [0xd2] = 5,
+    [0xcb] = 9, [0xcf] = 9, [0xd3] = 9, [0xd4] = 3, [0xd5] = 4, [0xd6] = 6, [0xd7] = 10, [0xd8] = 18,
+    FIXSTR_SIZES(0xa0), FIXSTR_SIZES(0xa8), FIXSTR_SIZES(0xb0), FIXSTR_SIZES(0xb8),
+};
+#undef FIXSTR_SIZES
+
 static long object_size(const unsigned char *p, size_t len, int depth) {
     if (len == 0 || depth > 64) return -1;
     unsigned char marker = p[0];
     size_t header = 1;
     uint64_t payload = 0;   /* bytes after the header */
     uint64_t children = 0;  /* nested objects after the header */
-    if (marker <= 0x7f || marker >= 0xe0 || marker == 0xc0 || marker == 0xc2 || marker == 0xc3) {
-        return 1;
-    } else if ((marker & 0xe0) == 0xa0) { payload = marker & 0x1f;
+    size_t fixed = scalar_size[marker];
+    if (fixed) {
+        return fixed <= len ? (long)fixed : -1;
     } else if ((marker & 0xf0) == 0x90) { children = marker & 0x0f;
     } else if ((marker & 0xf0) == 0x80) { children = 2 * (uint64_t)(marker & 0x0f);
     } else {
         switch (marker) {
-        case 0xcc: case 0xd0: payload = 1; break;
-        case 0xcd: case 0xd1: payload = 2; break;
-        case 0xca: case 0xce: case 0xd2: payload = 4; break;
-        case 0xcb: case 0xcf: case 0xd3: payload = 8; break;
-        case 0xd4: payload = 2; break; case 0xd5: payload = 3; break; case 0xd6: payload = 5; break;
-        case 0xd7: payload = 9; break; case 0xd8: payload = 17; break;
         case 0xc4: case 0xd9: header = 2; break;
         case 0xc5: case 0xda: case 0xdc: case 0xde: header = 3; break;
         case 0xc6: case 0xdb: case 0xdd: case 0xdf: header = 5; break;
         case 0xc7: header = 3; break; case 0xc8: header = 4; break; case 0xc9: header = 6; break;
         default: return -1;
         }
-        if (header > 1) {
-            if (len < header) return -1;
-            int width = (marker == 0xc7) ? 1 : (marker == 0xc8) ? 2 : (marker == 0xc9) ? 4 : (int)(header - 1);
-            uint64_t n = read_be(p + 1, width);
-            if (marker == 0xdc || marker == 0xdd) children = n;
-            else if (marker == 0xde || marker == 0xdf) children = 2 * n;
-            else payload = n; /* str, bin, ext: n bytes (ext's type byte is part of its header) */
-        }
+        if (len < header) return -1;
+        int width = (marker == 0xc7) ? 1 : (marker == 0xc8) ? 2 : (marker == 0xc9) ? 4 : (int)(header - 1);
+        uint64_t n = read_be(p + 1, width);
+        if (marker == 0xdc || marker == 0xdd) children = n;
+        else if (marker == 0xde || marker == 0xdf) children = 2 * n;
+        else payload = n; /* str, bin, ext: n bytes (ext's type byte is part of its header) */
     }
     if (payload > len - header) return -1;
     size_t offset = header + (size_t)payload;
@@ -424,20 +432,6 @@ static inline long mp_str(mp_cursor *c, const unsigned char **bytes) {
     return (long)n;
 }
 
-/* The size of an object whose size its marker byte alone gives (integers, floats, nil, booleans, fixstr), or 0
- * for the others (containers, longer strings, bin, ext, and the unused 0xc1). One load replaces object_size's
- * chain of comparisons for the values that make up nearly all of a span: ids and times, tag keys and values. */
-#define FIXSTR_SIZES(base) \
-    [base + 0] = base - 0xa0 + 1, [base + 1] = base - 0xa0 + 2, [base + 2] = base - 0xa0 + 3, \
-    [base + 3] = base - 0xa0 + 4, [base + 4] = base - 0xa0 + 5, [base + 5] = base - 0xa0 + 6, \
-    [base + 6] = base - 0xa0 + 7, [base + 7] = base - 0xa0 + 8
-static const uint8_t scalar_size[256] = {
-    [0x00 ... 0x7f] = 1, [0xe0 ... 0xff] = 1, [0xc0] = 1, [0xc2] = 1, [0xc3] = 1,
-    [0xcc] = 2, [0xd0] = 2, [0xcd] = 3, [0xd1] = 3, [0xca] = 5, [0xce] = 5, [0xd2] = 5,
-    [0xcb] = 9, [0xcf] = 9, [0xd3] = 9, [0xd4] = 3, [0xd5] = 4, [0xd6] = 6, [0xd7] = 10, [0xd8] = 18,
-    FIXSTR_SIZES(0xa0), FIXSTR_SIZES(0xa8), FIXSTR_SIZES(0xb0), FIXSTR_SIZES(0xb8),
-};
-#undef FIXSTR_SIZES
 
 /* Skips one object that is not a container and returns 0, or returns -1 for a container, a bad marker or
  * truncated input. The caller checked that c->p < c->end. */
