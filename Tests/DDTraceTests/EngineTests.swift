@@ -1,5 +1,5 @@
-// Unit tests of the lock-free engine parts: the SPSC ring and the slot pool under two-thread contention, and the
-// per-trace counters.
+// Unit tests of the lock-free engine parts: the SPSC ring, the slot pool and stale span handles under two-thread
+// contention, and the per-trace counters.
 
 import Atomics
 import Foundation
@@ -99,6 +99,80 @@ struct EngineTests {
         var again = Set<Int>()
         while let slot = pool.take() { again.insert(Int(bitPattern: slot)) }
         #expect(again.count == pool.pointee.allocated)
+    }
+
+    /// Counts the spans that carry the tag a stale handle tries to set, and drops every chunk (nothing to send).
+    final class StaleTagCounter: DDTraceFilter {
+        let spans = ManagedAtomic<Int>(0)
+        let tainted = ManagedAtomic<Int>(0)
+
+        func process(_ trace: inout DDFinishedTrace) throws -> DDFilterResult {
+            for span in trace.spans {
+                spans.wrappingIncrement(ordering: .relaxed)
+                if span.tag("stale") != nil { tainted.wrappingIncrement(ordering: .relaxed) }
+            }
+            return .drop
+        }
+    }
+
+    @Test("a finished span's handle on another thread never reaches the span its slot holds next")
+    func staleHandlesWhileSlotsAreReused() throws {
+        // A small pool and a short flush interval, so that the flusher hands every slot back within milliseconds
+        // and the owner stamps new spans into the slots the stale handles point at, over and over.
+        var configuration = DDTracerConfiguration(environment: [:])
+        configuration.agentURL = "http://127.0.0.1:9"  // unreachable: the filter drops every chunk anyway
+        configuration.service = "stale-handles"
+        configuration.strict = true
+        configuration.spanPoolSize = 256
+        configuration.flushInterval = .milliseconds(10)
+        let tracer = try DDTracer(configuration: configuration)
+        let counter = StaleTagCounter()
+        tracer.configure(traceFilters: [counter])
+
+        // The owner publishes each handle once its span is finished; the other thread uses the latest ones.
+        let finished = LockedValue<[DDSpan]>([])
+        let ownerDone = ManagedAtomic<Bool>(false)
+        let seenOpen = ManagedAtomic<Int>(0)
+        let staleCalls = ManagedAtomic<Int>(0)
+        let user = Thread {
+            var batch: [DDSpan] = []
+            while !ownerDone.load(ordering: .acquiring) {
+                finished.withLock { swap(&batch, &$0) }
+                for span in batch {
+                    // Every handle here is finished: neither check may take the slot's next span for it.
+                    if span.isRecording { seenOpen.wrappingIncrement(ordering: .relaxed) }
+                    span.setTag("stale", "written through a finished span's handle")
+                    staleCalls.wrappingIncrement(ordering: .relaxed)
+                }
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        user.start()
+        var slots: [Int: Int] = [:]
+        var recorded = 0
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline {
+            for _ in 0..<256 {
+                let span = tracer.startSpan("owned", ignoreActive: true)
+                guard let slot = span.openSlot else { continue }  // pool exhausted: dropped, counted
+                recorded += 1
+                slots[Int(bitPattern: slot), default: 0] += 1
+                span.setTag("owner", "main")
+                span.finish()
+                finished.withLock { $0.append(span) }
+            }
+        }
+        ownerDone.store(true, ordering: .releasing)
+        while !user.isFinished { usleep(100) }
+        tracer.shutdown(timeout: .seconds(5))
+
+        let reused = slots.values.reduce(0) { $0 + $1 - 1 }
+        #expect(slots.count <= 256, "no more slots than the pool holds")
+        #expect(reused > 1_000, "slots were reused while stale handles to them were in use (\(reused) reuses)")
+        #expect(staleCalls.load(ordering: .relaxed) > 1_000, "the other thread used many stale handles")
+        #expect(seenOpen.load(ordering: .relaxed) == 0, "a finished span's handle reported a recording span")
+        #expect(counter.spans.load(ordering: .relaxed) == recorded, "every recorded span reached the filter")
+        #expect(counter.tainted.load(ordering: .relaxed) == 0, "a stale handle wrote a tag into a later span")
     }
 
     @Test("trace counters pack generation, created and open spans")

@@ -208,7 +208,7 @@ struct FilterTraceTests {
         again.commit(newCarrier: { slot.pointee.pool.take() })
         #expect(again.extraTags == nil)
         let carrier = try #require(slot.pointee.overflow)
-        #expect(carrier.pointee.state == SlotState.overflowTags)
+        #expect(carrier.state.load(ordering: .relaxed) == SlotState.overflowTags)
         #expect(SlotTags.meta(slot, "extra") == "1")
         #expect(SlotTags.metric(slot, "extra.metric") == 2)
         #expect(carrier.pointee.metaCount == 1 && carrier.pointee.metricCount == 1, "one carrier for both")

@@ -28,7 +28,7 @@ struct SpanSlotLayoutTests {
         #expect(MemoryLayout<SlotHeader>.offset(of: \.chunkNext) == 0)
         let lineOne: [PartialKeyPath<SlotHeader>] = [
             \.traceIdHigh, \.traceIdLow, \.spanId, \.parentId, \.startMonotonic, \.endMonotonic, \.error,
-            \.metaCount, \.metricCount, \.state, \.samplingPriority, \.serviceStateStorage,
+            \.metaCount, \.metricCount, \.stateStorage, \.samplingPriority, \.serviceStateStorage,
         ]
         for field in lineOne { #expect(Self.line(field) == 1, "\(field)") }
         #expect(MemoryLayout<SlotHeader>.offset(of: \.name) == 128)

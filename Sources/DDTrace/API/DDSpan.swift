@@ -66,12 +66,18 @@ public struct DDSpan: @unchecked Sendable {
 
     /// A handle for the open span held by `slot`, rebuilt from the slot (used to find an active ancestor).
     init?(openSlot slot: SlotPointer, generation: UInt32) {
-        guard slot.holds(generation: generation), slot.pointee.state == SlotState.open else { return nil }
+        guard slot.holdsOpenSpan(generation: generation) else { return nil }
         self.init(
             slot: slot, generation: generation, traceIdHigh: slot.pointee.traceIdHigh,
             traceIdLow: slot.pointee.traceIdLow, spanId: slot.pointee.spanId, root: slot.pointee.localRoot,
             rootGeneration: slot.pointee.localRootGeneration, parentSlot: slot.pointee.parentSlot,
             parentGeneration: slot.pointee.parentGeneration)
+        // The slot may be another thread's open span (an ancestor), which can finish and be recycled while the
+        // fields above are read. Checked again after them, as a sequence lock's reader does: if any field came
+        // from a new span, so does the generation (the flusher's and `stamp`'s bump is fenced before their
+        // writes), and the copy is thrown away.
+        atomicMemoryFence(ordering: .acquiring)
+        guard slot.holds(generation: generation) else { return nil }
     }
 
     /// This span if it is still open, else its closest open local ancestor: after a span finishes, its parent is
@@ -99,8 +105,7 @@ public struct DDSpan: @unchecked Sendable {
 
     /// The slot, if this handle still refers to an unfinished, recorded span.
     @inlinable @inline(__always) var openSlot: SlotPointer? {
-        guard let slot, slot.generation.load(ordering: .relaxed) == generation, slot.pointee.state == SlotState.open
-        else { return nil }
+        guard let slot, slot.holdsOpenSpan(generation: generation) else { return nil }
         return slot
     }
 

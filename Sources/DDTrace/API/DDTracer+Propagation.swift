@@ -29,9 +29,8 @@ extension DDTracer {
         var context = context
         let sampler = flusher.sampler
         // Only an open local span guarantees that its trace's root slot is not recycled while we use it.
-        guard let span = context.localSpan, span.holds(generation: context.localSpanGeneration),
-            span.pointee.state == SlotState.open, let root = context.root,
-            root.holds(generation: context.rootGeneration)
+        guard let span = context.localSpan, span.holdsOpenSpan(generation: context.localSpanGeneration),
+            let root = context.root, root.holds(generation: context.rootGeneration)
         else {
             if context.samplingPriority == nil {
                 let decision = sampler.decide(

@@ -147,11 +147,15 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         // generation in their handle to ignore stale handles; a handle reaches them by a synchronizing hand-off.
         let generation = slot.generation.load(ordering: .relaxed) &+ 1
         slot.generation.store(generation, ordering: .relaxed)
+        // The new generation is visible before any of the new span's fields and before its "open" state: a stale
+        // handle that sees either knows the slot is no longer its own (`holdsOpenSpan`, `DDSpan(openSlot:)`).
+        // No instruction on x86.
+        atomicMemoryFence(ordering: .releasing)
         slot.pointee.traceIdHigh = traceIdHigh
         slot.pointee.traceIdLow = traceIdLow
         slot.pointee.spanId = spanId
         slot.pointee.parentId = parentId
-        slot.pointee.state = SlotState.open
+        slot.state.store(SlotState.open, ordering: .relaxed)
         slot.pointee.error = 0
         slot.pointee.closingTotal = 0
         slot.pointee.samplingPriority = unsetSamplingPriority
@@ -347,7 +351,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
     @inlinable @inline(__always) func finish(_ slot: SlotPointer, endWallClockNanoseconds: Int64?) {
         if pointee.isShutDown.load(ordering: .relaxed) {
             // The flusher is gone: nothing would send this span. Count it; the slot stays taken.
-            slot.pointee.state = SlotState.finished
+            slot.state.store(SlotState.finished, ordering: .relaxed)
             threadState.count(.droppedAfterShutdown)
             return
         }
@@ -356,7 +360,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
         } else {
             slot.pointee.endMonotonic = ddtrace_monotonic_ns()
         }
-        slot.pointee.state = SlotState.finished
+        slot.state.store(SlotState.finished, ordering: .relaxed)
         let root = slot.pointee.localRoot.unsafelyUnwrapped
         // The counts need no ordering: read-modify-writes of one word are totally ordered, so exactly one finisher
         // sees `open` go from 1 to 0, and `created` then counts every span registered with the trace. Nor does the

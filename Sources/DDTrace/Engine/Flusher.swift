@@ -822,8 +822,12 @@ final class Flusher: @unchecked Sendable {
     }
 
     /// A relaxed load and a releasing store, not a read-modify-write: the flusher is the slot's only writer now.
+    /// The fence after it orders the bump before `SpanSlot.clear`'s writes too, for a reader that copies the
+    /// fields of a slot it does not own and checks the generation again after them (`DDSpan(openSlot:)`). Neither
+    /// costs an instruction on x86; on ARM the fence keeps the two stores in order.
     @inline(__always) private func bumpGeneration(_ slot: SlotPointer) {
         slot.generation.store(slot.generation.load(ordering: .relaxed) &+ 1, ordering: .releasing)
+        atomicMemoryFence(ordering: .releasing)
     }
 
     /// Clears a retired span's slot and its overflow-tag carriers and queues them for their pool.

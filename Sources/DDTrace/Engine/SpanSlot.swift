@@ -41,7 +41,7 @@ import CDDTraceShims
     }
 }
 
-/// Lifecycle states of a slot, stored in `SlotHeader.state`.
+/// Lifecycle states of a slot, stored in `SlotHeader.stateStorage`.
 @usableFromInline enum SlotState {
     // Computed, not stored: the inlinable span API compares with them in the caller's module, where a stored
     // static would be a call to its lazy initializer.
@@ -123,7 +123,10 @@ import CDDTraceShims
     @usableFromInline var error: Int32
     @usableFromInline var metaCount: UInt16
     @usableFromInline var metricCount: UInt16
-    @usableFromInline var state: UInt8
+    /// The slot's `SlotState`. Accessed atomically: a thread holding a stale handle reads it to tell whether the
+    /// slot still holds its open span, while the slot's owner may be stamping a new span into it (see
+    /// `holdsOpenSpan`).
+    @usableFromInline var stateStorage: UnsafeAtomic<UInt8>.Storage
     /// A sampling priority set manually (USER_KEEP/USER_REJECT) on this span for its whole trace;
     /// `unsetSamplingPriority` when absent.
     @usableFromInline var samplingPriority: Int8
@@ -216,6 +219,10 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
         UnsafeAtomic(at: self.pointer(to: \.generationStorage)!)
     }
 
+    @inlinable @inline(__always) var state: UnsafeAtomic<UInt8> {
+        UnsafeAtomic(at: self.pointer(to: \.stateStorage)!)
+    }
+
     @inlinable @inline(__always) var traceState: UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: self.pointer(to: \.traceStateStorage)!)
     }
@@ -231,6 +238,22 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
     /// Whether this slot still holds the span a handle with `generation` refers to.
     @inline(__always) func holds(generation expected: UInt32) -> Bool {
         self.generation.load(ordering: .relaxed) == expected
+    }
+
+    /// Whether this slot still holds the span a handle with `generation` refers to, and that span is open: the
+    /// check a handle makes before it writes to or reads from its span.
+    ///
+    /// The state is read first, the generation second, and that order is what makes the answer safe. A handle
+    /// outlives its span: once the span is finished, retired and its slot stamped with a new span (by the slot's
+    /// owner thread), a stale handle on another thread must see "not open" or "another generation". Read the
+    /// other way round, a check could read the generation just before the flusher retires the slot (still the
+    /// handle's) and the state just after the owner has stamped it open again, and take the new span for its own,
+    /// on any CPU. Read in this order, a state that says "open" because of the new stamp comes with the stamp's
+    /// generation: `stamp` stores the generation, then a release fence, then the state, and the state is loaded
+    /// here with acquire ordering, so the generation load that follows sees the new value (on x86 both are plain
+    /// moves; on ARM the fence keeps the two stores in order, which x86 does by itself).
+    @inlinable @inline(__always) func holdsOpenSpan(generation expected: UInt32) -> Bool {
+        state.load(ordering: .acquiring) == SlotState.open && generation.load(ordering: .relaxed) == expected
     }
 
     @inlinable @inline(__always) var metaEntries: UnsafeMutablePointer<MetaEntry> {
@@ -270,7 +293,7 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
                 chunkNext: nil, pool: pool, next: nil, localRoot: nil, parentSlot: nil, overflow: nil,
                 generationStorage: .init(0), localRootGeneration: 0, parentGeneration: 0, closingTotal: 0,
                 traceIdHigh: 0, traceIdLow: 0, spanId: 0, parentId: 0, startMonotonic: 0, endMonotonic: 0, error: 0,
-                metaCount: 0, metricCount: 0, state: SlotState.free, samplingPriority: unsetSamplingPriority,
+                metaCount: 0, metricCount: 0, stateStorage: .init(SlotState.free), samplingPriority: unsetSamplingPriority,
                 serviceStateStorage: .init(ServiceState.unset), name: "", service: "", resource: "", type: "",
                 traceStateStorage: .init(0), origin: "", propagatedTags: nil, presetRate: 1, presetLimitRate: -1,
                 decisionRate: 0, presetDecisionStorage: .init(0), inheritedPriority: unsetSamplingPriority,

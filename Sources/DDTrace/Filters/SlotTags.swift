@@ -140,7 +140,7 @@ enum SlotTags {
         // A slot taken from a pool has its string fields deinitialized (see SpanSlot.initializeStrings); the
         // flusher's `clear` deinitializes them again when it releases the chain.
         SpanSlot.initializeStrings(carrier, name: "", service: "", resource: "", type: "")
-        carrier.pointee.state = SlotState.overflowTags
+        carrier.state.store(SlotState.overflowTags, ordering: .relaxed)
         carrier.pointee.metaCount = 0
         carrier.pointee.metricCount = 0
         carrier.pointee.overflow = nil
