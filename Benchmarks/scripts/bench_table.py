@@ -98,6 +98,13 @@ class Run:
         return pct(values, p) / spans_per_iteration(bench)
 
 
+# The tracer's drop counters (`DDTracer.counters.dropped…`), as the Pipeline benchmark logs them.
+DROP_REASON_NAMES = {
+    "pool": "pool exhausted", "shutdown": "after shutdown", "buffer": "send buffer full", "send": "send failed",
+    "rejected": "rejected by the agent", "encoding": "encoding failed", "filters": "filters", "sampling": "sampling",
+}
+
+
 def fmt(value, digits=1):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -259,6 +266,17 @@ def main():
             rate = float(label[:-1]) * (1e6 if label.endswith("M") else 1e3)
             paced.append((rate, label, metrics))
     paced.sort()
+    # Where the spans were lost: the Pipeline benchmark appends the tracer's counters of each paced rate that lost
+    # spans to pipeline-drops.log (scripts/bench.sh names it): the drop reasons with a non-zero count.
+    drop_reasons = {}
+    drops_log = os.path.join(directory, "pipeline-drops.log")
+    if os.path.exists(drops_log):
+        for line in open(drops_log):
+            match = re.match(r"pipeline\.paced\.(\w+):.*dropped\{([^}]*)\}", line)
+            if match:
+                counts = [pair.split("=") for pair in match.group(2).split()]
+                drop_reasons[match.group(1)] = ", ".join(
+                    f"{DROP_REASON_NAMES.get(name, name)} {fmt(float(count), 0)}" for name, count in counts if count != "0")
     rows = []
     loss_onset = None
     max_zero_loss = None
@@ -272,7 +290,7 @@ def main():
             loss_onset = rate
         if lost == 0 and loss_onset is None:
             max_zero_loss = achieved
-        rows.append([label, fmt(achieved), fmt(lost, 0), f"{cores:.3f}", fmt(cpu_per_span)])
+        rows.append([label, fmt(achieved), fmt(lost, 0), drop_reasons.get(label, "–" if lost == 0 else "not recorded"), f"{cores:.3f}", fmt(cpu_per_span)])
     summary["pipeline"]["loss_onset_rate"] = loss_onset
     summary["pipeline"]["max_zero_loss_rate"] = max_zero_loss
     if burst or rows:
@@ -284,7 +302,7 @@ def main():
                 f"flusher CPU {fmt(b['flusher_cpu_ms_per_million'])} ms per million spans, spans lost (max) {b['spans_lost_max']:.0f}.\n")
         if rows:
             out.append("Paced producer, default settings (pool 16384, ring 16384, flush 1 s), 2 s per rate:\n")
-            out.append(markdown_table(["target rate", "achieved spans/s", "spans lost", "flusher cores", "flusher CPU ms / M spans"], rows))
+            out.append(markdown_table(["target rate", "achieved spans/s", "spans lost", "dropped where", "flusher cores", "flusher CPU ms / M spans"], rows))
             out.append(
                 f"\nLoss starts at: **{fmt(loss_onset) + ' spans/s' if loss_onset else 'no loss up to the highest rate tried'}**; "
                 f"highest zero-loss rate achieved: {fmt(max_zero_loss)} spans/s.")
