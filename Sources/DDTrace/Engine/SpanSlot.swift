@@ -380,7 +380,9 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
         // handle may still read them after `finish()` (`isRecording`, `nearestOpen`), on its own thread, having
         // seen the old generation just before `Flusher.retire` bumped it; writing them here raced with those reads
         // (ThreadSanitizer). Leaving them is safe: only finished spans and tag carriers are released, so the kept
-        // state is never `open`, and a released slot is never reached through a matching generation.
+        // state is never `open`, and a released slot is never reached through a matching generation. When the slot
+        // holds an open span again, a stale handle still reads the new `open` with the new generation, because it
+        // reads the state first (`holdsOpenSpan`).
         // The root-only chunk list head and tail are reset by `startSpan` when the slot next becomes a root.
         slot.pointee.localRoot = nil
         slot.pointee.chunkNext = nil
