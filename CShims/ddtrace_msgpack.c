@@ -1,17 +1,54 @@
 /* Out-of-line half of the direct-append msgpack buffer (see ddtrace_msgpack.h). */
+#define _GNU_SOURCE /* mremap */
 #include "ddtrace_msgpack.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
+
+/* Buffers of DDTRACE_MPBUF_MAP_MIN bytes or more (the flusher's payloads: 1 MiB and up) are anonymous mappings of
+ * their own, not malloc memory, so that freeing one gives its pages back to the kernel at once. Taken from malloc,
+ * they were not given back: glibc raises its mmap threshold to the size of the first such block freed, then serves
+ * later ones from its arenas, whose free pages it rarely returns. After one slow spell of the agent had filled the
+ * send queue towards its cap, resident memory stayed at that peak for the life of the process. A buffer's capacity
+ * tells which kind it is: a mapped buffer's capacity is its mapping's length, a whole number of 4 KiB pages. */
+static size_t mapped_length(size_t capacity) { return (capacity + 4095) & ~(size_t)4095; }
+
+static char *map_buffer(size_t length) {
+    void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : (char *)p;
+}
+
+/* Storage for `capacity` bytes holding the first `size` bytes of `data` (of `old_capacity`), or NULL with `data`
+ * untouched. `capacity` is already a mapped length if it is at least DDTRACE_MPBUF_MAP_MIN. */
+static char *resize_buffer(char *data, size_t old_capacity, size_t size, size_t capacity) {
+    if (capacity < DDTRACE_MPBUF_MAP_MIN) return (char *)realloc(data, capacity);
+    if (data && old_capacity >= DDTRACE_MPBUF_MAP_MIN) {
+        void *p = mremap(data, old_capacity, capacity, MREMAP_MAYMOVE);
+        return p == MAP_FAILED ? NULL : (char *)p;
+    }
+    char *mapped = map_buffer(capacity);
+    if (mapped && size) memcpy(mapped, data, size);
+    if (mapped) free(data);
+    return mapped;
+}
 
 void ddtrace_mpbuf_init(ddtrace_mpbuf *b, size_t initial_capacity) {
-    b->data = initial_capacity ? (char *)malloc(initial_capacity) : NULL;
+    size_t capacity =
+        initial_capacity >= DDTRACE_MPBUF_MAP_MIN ? mapped_length(initial_capacity) : initial_capacity;
+    b->data = capacity == 0                        ? NULL
+              : capacity >= DDTRACE_MPBUF_MAP_MIN ? map_buffer(capacity)
+                                                   : (char *)malloc(capacity);
     b->size = 0;
-    b->capacity = b->data ? initial_capacity : 0;
-    b->failed = (initial_capacity && !b->data) ? 1 : 0;
+    b->capacity = b->data ? capacity : 0;
+    b->failed = (capacity && !b->data) ? 1 : 0;
 }
 
 void ddtrace_mpbuf_destroy(ddtrace_mpbuf *b) {
-    free(b->data);
+    if (b->data && b->capacity >= DDTRACE_MPBUF_MAP_MIN) {
+        munmap(b->data, b->capacity);
+    } else {
+        free(b->data);
+    }
     b->data = NULL;
     b->size = b->capacity = 0;
 }
@@ -22,7 +59,8 @@ int ddtrace_mpbuf_reserve(ddtrace_mpbuf *b, size_t len) {
     size_t wanted = b->size + len;
     size_t capacity = b->capacity ? b->capacity : 4096;
     while (capacity < wanted) capacity *= 2;
-    char *grown = (char *)realloc(b->data, capacity);
+    if (capacity >= DDTRACE_MPBUF_MAP_MIN) capacity = mapped_length(capacity);
+    char *grown = resize_buffer(b->data, b->capacity, b->size, capacity);
     if (!grown) { b->failed = 1; return -1; }
     b->data = grown;
     b->capacity = capacity;

@@ -18,7 +18,8 @@
 extern "C" {
 #endif
 
-/* A growable output buffer. `data` is owned (malloc); `size` bytes are in use; `failed` becomes 1 when an
+/* A growable output buffer. `data` is owned (malloc, or a mapping of its own from DDTRACE_MPBUF_MAP_MIN bytes on:
+ * free it with ddtrace_mpbuf_destroy only); `size` bytes are in use; `failed` becomes 1 when an
  * allocation failed, after which appends are ignored (the payload is then dropped and counted). */
 typedef struct ddtrace_mpbuf {
     char *data;
@@ -26,6 +27,10 @@ typedef struct ddtrace_mpbuf {
     size_t capacity;
     int failed;
 } ddtrace_mpbuf;
+
+/* From this capacity on, a buffer is an anonymous mapping of its own (mmap), which its destruction gives back to the
+ * kernel; below it, malloc memory (see ddtrace_msgpack.c). */
+#define DDTRACE_MPBUF_MAP_MIN ((size_t)256 * 1024)
 
 void ddtrace_mpbuf_init(ddtrace_mpbuf *b, size_t initial_capacity);
 void ddtrace_mpbuf_destroy(ddtrace_mpbuf *b);
