@@ -33,11 +33,13 @@ static char *resize_buffer(char *data, size_t old_capacity, size_t size, size_t 
 }
 
 void ddtrace_mpbuf_init(ddtrace_mpbuf *b, size_t initial_capacity) {
-    size_t capacity =
-        initial_capacity >= DDTRACE_MPBUF_MAP_MIN ? mapped_length(initial_capacity) : initial_capacity;
-    b->data = capacity == 0                        ? NULL
-              : capacity >= DDTRACE_MPBUF_MAP_MIN ? map_buffer(capacity)
-                                                   : (char *)malloc(capacity);
+    size_t capacity = initial_capacity;
+    if (capacity >= DDTRACE_MPBUF_MAP_MIN) {
+        capacity = mapped_length(capacity);
+        b->data = map_buffer(capacity);
+    } else {
+        b->data = capacity ? (char *)malloc(capacity) : NULL;
+    }
     b->size = 0;
     b->capacity = b->data ? capacity : 0;
     b->failed = (capacity && !b->data) ? 1 : 0;

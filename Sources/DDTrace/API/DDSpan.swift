@@ -89,8 +89,14 @@ public struct DDSpan: @unchecked Sendable {
         while let candidate = parent {
             guard candidate.holds(generation: generation) else { return nil }
             if let span = DDSpan(openSlot: candidate, generation: generation) { return span }
-            parent = candidate.pointee.parentSlot
-            generation = candidate.pointee.parentGeneration
+            let next = candidate.pointee.parentSlot
+            let nextGeneration = candidate.pointee.parentGeneration
+            // A finished ancestor's slot may be recycled meanwhile: its link is used only if the slot still held
+            // that ancestor after the link was read (as in `init(openSlot:)`).
+            atomicMemoryFence(ordering: .acquiring)
+            guard candidate.holds(generation: generation) else { return nil }
+            parent = next
+            generation = nextGeneration
         }
         return nil
     }
