@@ -117,8 +117,16 @@ final class Flusher: @unchecked Sendable {
         var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer.pointee.data, count: buffer.pointee.size) }
     }
     /// Emptied payload buffers kept for reuse, so that steady-state flushing neither allocates nor page-faults.
+    /// Every emptied buffer is kept while the queue is long (the agent is slow, or a burst is being sent): mapping,
+    /// faulting in and unmapping 1-2 MiB per payload cost the flusher about a third more CPU per span in the
+    /// Pipeline benchmark's bursts. Once the queue has stayed short for `spareTrimDelay`, the spares beyond
+    /// `maxSpareBuffers` are freed, and their pages go back to the kernel (they are mappings of their own, see
+    /// `ddtrace_mpbuf`): a slow spell of the agent does not keep its memory for good.
     @exclusivity(unchecked) private var spareBuffers: [UnsafeMutablePointer<ddtrace_mpbuf>] = []
     static let maxSpareBuffers = 4
+    static let spareTrimDelay: Int64 = 1_000_000_000
+    /// When the queue last held more than `maxSpareBuffers` payloads (monotonic ns).
+    @exclusivity(unchecked) private var queueLastLongAt: Int64 = 0
     /// Payloads are sealed (and so sent) once they reach this size, well below the agent's limit: small sends keep
     /// the flusher responsive (a 1 MiB write over a unix socket takes ~0.1 ms).
     private let sealThreshold: Int
@@ -245,6 +253,7 @@ final class Flusher: @unchecked Sendable {
                     nextSendAt = now + configuration.flushIntervalNanoseconds
                     engine.pointee.wallClockOffset.store(ddtrace_realtime_ns() - ddtrace_monotonic_ns(), ordering: .relaxed)
                     sendQueued(force: false)
+                    trimSpareBuffers(now: now)
                     reportHealth()
                 } else {
                     sendQueued(force: false)
@@ -571,6 +580,7 @@ final class Flusher: @unchecked Sendable {
         }
         queue.append(payload)
         queuedBytes += payload.size
+        if queue.count > Self.maxSpareBuffers { queueLastLongAt = ddtrace_monotonic_ns() }
         if !walkingQueue { enforceBufferCap() }
         statistics.peakBufferedBytes = max(statistics.peakBufferedBytes, UInt64(queuedBytes))
     }
@@ -591,15 +601,20 @@ final class Flusher: @unchecked Sendable {
         return buffer
     }
 
-    /// Takes a payload out of the queue's accounting and keeps (or frees) its buffer.
+    /// Takes a payload out of the queue's accounting and keeps its buffer for reuse (see `spareBuffers`).
     private func recycle(_ payload: QueuedPayload) {
         queuedBytes -= payload.size
-        if spareBuffers.count < Self.maxSpareBuffers {
-            payload.buffer.pointee.size = 0
-            spareBuffers.append(payload.buffer)
-        } else {
-            ddtrace_mpbuf_destroy(payload.buffer)
-            payload.buffer.deallocate()
+        payload.buffer.pointee.size = 0
+        spareBuffers.append(payload.buffer)
+    }
+
+    /// Frees the spare buffers beyond `maxSpareBuffers` once the queue has been short for `spareTrimDelay`.
+    private func trimSpareBuffers(now: Int64) {
+        guard spareBuffers.count > Self.maxSpareBuffers, now - queueLastLongAt >= Self.spareTrimDelay else { return }
+        while spareBuffers.count > Self.maxSpareBuffers {
+            let buffer = spareBuffers.removeLast()
+            ddtrace_mpbuf_destroy(buffer)
+            buffer.deallocate()
         }
     }
 
