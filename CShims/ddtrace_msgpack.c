@@ -472,7 +472,6 @@ static inline long mp_str(mp_cursor *c, const unsigned char **bytes) {
     return (long)n;
 }
 
-
 /* Skips one object that is not a container and returns 0, or returns -1 for a container, a bad marker or
  * truncated input. The caller checked that c->p < c->end. */
 static inline int mp_skip_scalar(mp_cursor *c) {
