@@ -269,6 +269,16 @@ static void advance(struct iovec **iov, int *count, size_t n) {
 /* Plain backend: MSG_DONTWAIT + poll(2). MSG_NOSIGNAL turns a peer reset into EPIPE instead of SIGPIPE,
  * without touching the process-wide signal disposition the application may rely on. */
 
+/* After a non-blocking send or receive on the connection failed (errno still set by it): 1 to try again (it was
+ * interrupted, or the socket is now ready for `events`), or the negative error to return: -ETIMEDOUT once the
+ * deadline has passed, -errno for a real failure. */
+static int retry_after_failure(const ddtrace_conn *c, short events, int64_t deadline) {
+    if (errno == EINTR) return 1;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    int r = wait_fd(c->fd, events, deadline, c);
+    return r == 0 ? -ETIMEDOUT : r;
+}
+
 static int plain_send(ddtrace_conn *c, struct iovec *iov, int count, int64_t deadline) {
     advance(&iov, &count, 0);
     while (count > 0) {
@@ -278,14 +288,9 @@ static int plain_send(ddtrace_conn *c, struct iovec *iov, int count, int64_t dea
         msg.msg_iovlen = (size_t)count;
         ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int r = wait_fd(c->fd, POLLOUT, deadline, c);
-                if (r == 0) return -ETIMEDOUT;
-                if (r < 0) return r;
-                continue;
-            }
-            return -errno;
+            int r = retry_after_failure(c, POLLOUT, deadline);
+            if (r < 0) return r;
+            continue;
         }
         c->bytes_sent += (uint64_t)n;
         advance(&iov, &count, (size_t)n);
@@ -297,14 +302,8 @@ static long plain_recv(ddtrace_conn *c, char *buf, size_t len, int64_t deadline)
     for (;;) {
         ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
         if (n >= 0) return (long)n;
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int r = wait_fd(c->fd, POLLIN, deadline, c);
-            if (r == 0) return -ETIMEDOUT;
-            if (r < 0) return r;
-            continue;
-        }
-        return -errno;
+        int r = retry_after_failure(c, POLLIN, deadline);
+        if (r < 0) return r;
     }
 }
 

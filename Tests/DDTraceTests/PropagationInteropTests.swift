@@ -133,50 +133,14 @@ enum DDTracePy {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/propagation_ddtrace.py")
     }
 
-    /// Runs one batch in one Python process. Its log output (ddtrace warns about every malformed header) goes
-    /// to a file, so a full stderr pipe cannot block it.
+    /// Runs one batch in one Python process.
     static func run(_ cases: [Case]) throws -> (version: String, results: [Result]) {
-        let python = TestAgent.venv.appendingPathComponent("bin/python")
-        guard FileManager.default.isExecutableFile(atPath: python.path) else {
-            throw Failure(description: "\(python.path) not found: run scripts/setup.sh, which installs ddtrace")
+        let output = try PythonScript.run(script.path, input: try JSONEncoder().encode(["cases": cases]), reference: true)
+        let decoded = try JSONDecoder().decode(Output.self, from: output)
+        guard decoded.results.count == cases.count else {
+            throw Failure(description: "propagation_ddtrace.py answered \(decoded.results.count) of \(cases.count) cases")
         }
-        let input = try JSONEncoder().encode(["cases": cases])
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("propagation-ddtrace-\(UUID()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let output = try runProcess(python, arguments: [script.path], input: input, log: log)
-        do {
-            let decoded = try JSONDecoder().decode(Output.self, from: output)
-            guard decoded.results.count == cases.count else { throw Failure(description: "result count mismatch") }
-            return (decoded.ddtrace_version, decoded.results)
-        } catch {
-            let stderr = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw Failure(description: "propagation_ddtrace.py failed: \(error)\n\(stderr.suffix(2000))")
-        }
-    }
-
-    private static func runProcess(_ executable: URL, arguments: [String], input: Data, log: URL) throws -> Data {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DD_") }
-        environment["DD_INSTRUMENTATION_TELEMETRY_ENABLED"] = "false"
-        environment["DD_REMOTE_CONFIGURATION_ENABLED"] = "false"
-        process.environment = environment
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(input)
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return output
+        return (decoded.ddtrace_version, decoded.results)
     }
 }
 

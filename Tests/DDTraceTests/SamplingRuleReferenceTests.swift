@@ -70,47 +70,11 @@ enum SamplingReference {
 
     /// One Python process per batch; returns one JSON value per case.
     static func run(_ cases: [Case]) throws -> [Any] {
-        let python = TestAgent.venv.appendingPathComponent("bin/python")
-        guard FileManager.default.isExecutableFile(atPath: python.path) else {
-            throw Failure(description: "\(python.path) not found: run scripts/setup.sh, which installs ddtrace")
-        }
-        let output = try runProcess(python, input: try JSONEncoder().encode(["cases": cases]))
+        let output = try PythonScript.run(script.path, input: try JSONEncoder().encode(["cases": cases]), reference: true)
         guard let object = try JSONSerialization.jsonObject(with: output, options: [.fragmentsAllowed]) as? [String: Any],
             let results = object["results"] as? [Any], results.count == cases.count
         else { throw Failure(description: "unexpected output: \(String(decoding: output.prefix(500), as: UTF8.self))") }
         return results
-    }
-
-    /// Runs the script with ddtrace's logging sent to a file, so a full stderr pipe cannot block it.
-    private static func runProcess(_ python: URL, input: Data) throws -> Data {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sampling-ddtrace-\(UUID()).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let process = Process()
-        process.executableURL = python
-        process.arguments = [script.path]
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DD_") }
-        environment["DD_INSTRUMENTATION_TELEMETRY_ENABLED"] = "false"
-        environment["DD_REMOTE_CONFIGURATION_ENABLED"] = "false"
-        process.environment = environment
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(input)
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let stderr = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw Failure(description: "sampling_ddtrace.py exited with \(process.terminationStatus)\n\(stderr.suffix(2000))")
-        }
-        return output
     }
 
     /// The results of a batch whose answers are all booleans.

@@ -38,14 +38,14 @@ struct ConfigurationResolver {
         let partialFlushMinSpans = integer(
             .partialFlushMinSpans, .partialFlushMinSpans, property: "partialFlushMinSpans", c.partialFlushMinSpans)
         let ioUring = boolean(.ioUringEnabled, .ioUringEnabled, property: "ioUringEnabled", c.ioUringEnabled)
-        let apiVersion = settle(
+        let apiVersion = log.settle(
             [
                 fromProperty("apiVersion", c.apiVersion, allowed: TraceAPIVersionRule.allowed, TraceAPIVersionRule.parse),
                 fromEnvironment(.apiVersion, TraceAPIVersionRule.parse),
             ], default: TraceAPIVersionRule.defaultValue)
         let healthMetricsEnabled = boolean(
             .healthMetricsEnabled, .healthMetricsEnabled, property: "healthMetricsEnabled", c.healthMetricsEnabled)
-        let dogstatsdURL = settle(
+        let dogstatsdURL = log.settle(
             [
                 fromProperty("dogstatsdURL", c.dogstatsdURL, allowed: DogStatsDAddressRule.urlAllowed,
                              DogStatsDAddressRule.parseURL),
@@ -70,23 +70,6 @@ struct ConfigurationResolver {
 // MARK: - Settling candidates
 
 extension ConfigurationResolver {
-    /// Picks the first valid candidate and records every problem with the fallback actually used;
-    /// nil (with `fallback` recorded) when no candidate is valid.
-    mutating func settle<Value>(_ candidates: [SettingCandidate<Value>?], otherwise fallback: String) -> Value? {
-        let selection = SettingSelection(candidates)
-        guard let value = selection.value, let provenance = selection.provenance else {
-            log.record(selection.passedOver, fallback: fallback)
-            return nil
-        }
-        log.record(selection.passedOver, fallback: "using \(value) \(provenance)")
-        log.record(selection.corrected, fallback: "using \(value)")
-        return value
-    }
-
-    mutating func settle<Value>(_ candidates: [SettingCandidate<Value>?], default defaultValue: Value) -> Value {
-        settle(candidates, otherwise: "using the default \(defaultValue)") ?? defaultValue
-    }
-
     /// A variable's value, trimmed; blank counts as unset (as `os.getenv(...) or default` in ddtrace).
     func environmentValue(_ variable: EnvironmentVariable) -> String? {
         configuration.environment[variable.name].flatMap(Self.nonBlank)
@@ -122,7 +105,7 @@ extension ConfigurationResolver {
     mutating func boolean(
         _ rule: BooleanRule, _ variable: EnvironmentVariable, property: String, _ value: Bool?
     ) -> Bool {
-        settle(
+        log.settle(
             [
                 fromProperty(property, value, allowed: variable.allowed) { .valid($0) },
                 fromEnvironment(variable, BooleanRule.parse),
@@ -140,16 +123,16 @@ extension ConfigurationResolver {
             fromEnvironment(variable) { rule.parse($0, atLeast: minimum) },
         ]
         guard let minimum, minimum.value > rule.defaultValue else {
-            return settle(candidates, default: rule.defaultValue)
+            return log.settle(candidates, default: rule.defaultValue)
         }
         // The raised default is not a user's mistake, so it is not itself reported.
-        return settle(candidates, otherwise: "using \(minimum.value) (the \(minimum.name))") ?? minimum.value
+        return log.settle(candidates, otherwise: "using \(minimum.value) (the \(minimum.name))") ?? minimum.value
     }
 
     mutating func seconds(
         _ rule: SecondsRule, _ variable: EnvironmentVariable, property: String, _ value: Duration?
     ) -> Double {
-        settle(
+        log.settle(
             [
                 fromProperty(property, value, allowed: variable.allowed) { rule.check($0.inSeconds) },
                 fromEnvironment(variable, rule.parse),
@@ -226,7 +209,7 @@ extension ConfigurationResolver {
         otherwise fallback: String
     ) -> String? {
         let tag = tags.first { $0.key == property }
-        return settle(
+        return log.settle(
             [
                 fromProperty(property, Self.nonBlank(value), allowed: variable.allowed, rule.check),
                 fromEnvironment(variable, rule.check),
@@ -253,7 +236,7 @@ extension ConfigurationResolver {
     mutating func agentEndpoint() -> AgentEndpoint {
         rejectHTTPSFlag()
         let c = configuration
-        return settle(
+        return log.settle(
             [
                 fromProperty("agentURL", Self.nonBlank(c.agentURL), allowed: AgentAddressRule.urlAllowed) {
                     AgentAddressRule.parseURL($0, httpsIsFatal: true)

@@ -87,4 +87,30 @@ struct DiagnosticLog {
             diagnostics.append(issue.settled(fallback: used))
         }
     }
+
+    /// Picks the first valid candidate and records every problem with the fallback actually used; nil (with
+    /// `fallback` recorded) when no candidate is valid. The one wording of every resolver (core, propagation,
+    /// integrations): "using <value> <provenance>" for a candidate passed over, "using <value>" for one corrected.
+    mutating func settle<Value>(
+        _ candidates: [SettingCandidate<Value>?], otherwise fallback: String,
+        describe: (Value) -> String = { "\($0)" }
+    ) -> Value? {
+        let selection = SettingSelection(candidates)
+        guard let value = selection.value, let provenance = selection.provenance else {
+            record(selection.passedOver, fallback: fallback)
+            return nil
+        }
+        record(selection.passedOver, fallback: "using \(describe(value)) \(provenance)")
+        record(selection.corrected, fallback: "using \(describe(value))")
+        return value
+    }
+
+    /// The first valid candidate, else the default ("using the default <value>").
+    mutating func settle<Value>(
+        _ candidates: [SettingCandidate<Value>?], default defaultValue: Value,
+        describe: (Value) -> String = { "\($0)" }
+    ) -> Value {
+        settle(candidates, otherwise: "using the default \(describe(defaultValue))", describe: describe)
+            ?? defaultValue
+    }
 }

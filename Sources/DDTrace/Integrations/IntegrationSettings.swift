@@ -110,20 +110,20 @@ struct IntegrationResolver {
     mutating func boolean(_ variable: IntegrationVariable, alias: String? = nil, default value: Bool) -> Bool {
         var candidates = [candidate(variable.name, variable.allowed, BooleanRule.parse)]
         if let alias { candidates.append(candidate(alias, variable.allowed, BooleanRule.parse)) }
-        return settle(candidates, default: value, describe: { "\($0)" })
+        return log.settle(candidates, default: value)
     }
 
     mutating func setting<Value>(
         _ variable: IntegrationVariable, default value: Value, _ parse: @escaping (String) -> SettingCheck<Value>
     ) -> Value where Value: CustomStringConvertible {
-        settle([candidate(variable.name, variable.allowed, parse)], default: value, describe: { "\($0)" })
+        log.settle([candidate(variable.name, variable.allowed, parse)], default: value)
     }
 
     mutating func setting(
         _ variable: IntegrationVariable, default value: [DDHeaderTag],
         _ parse: @escaping (String) -> SettingCheck<[DDHeaderTag]>
     ) -> [DDHeaderTag] {
-        settle([candidate(variable.name, variable.allowed, parse)], default: value) { tags in
+        log.settle([candidate(variable.name, variable.allowed, parse)], default: value) { tags in
             tags.isEmpty ? "none" : tags.map { tag in tag.tagName.map { "\(tag.header):\($0)" } ?? tag.header }
                 .joined(separator: ",")
         }
@@ -135,7 +135,7 @@ struct IntegrationResolver {
         let variable = IntegrationVariable.queryObfuscation
         guard let raw = environment[variable.name] else { return .default }
         if SettingText.trim(raw).isEmpty { return (try? DDQueryObfuscator(pattern: "")) ?? .default }
-        return settle(
+        return log.settle(
             [candidate(variable.name, variable.allowed, DDQueryObfuscator.check)], default: .default,
             describe: { _ in "ddtrace pattern" })
     }
@@ -146,19 +146,5 @@ struct IntegrationResolver {
         ConfigurationResolver.nonBlank(environment[name]).map { raw in
             SettingCandidate(source: name, raw: raw, allowed: allowed) { parse(raw) }
         }
-    }
-
-    /// The first valid candidate, else the default, with the core's diagnostic wording.
-    private mutating func settle<Value>(
-        _ candidates: [SettingCandidate<Value>?], default defaultValue: Value, describe: (Value) -> String
-    ) -> Value {
-        let selection = SettingSelection(candidates)
-        guard let value = selection.value, let provenance = selection.provenance else {
-            log.record(selection.passedOver, fallback: "using the default \(describe(defaultValue))")
-            return defaultValue
-        }
-        log.record(selection.passedOver, fallback: "using \(describe(value)) \(provenance)")
-        log.record(selection.corrected, fallback: "using \(describe(value))")
-        return value
     }
 }

@@ -90,18 +90,18 @@ struct PropagationSettings {
 
     init(environment: [String: String]) {
         let general = candidate(.style, in: environment, StyleListRule.parse)
-        inject = settle(
+        inject = log.settle(
             [candidate(.styleInject, in: environment, StyleListRule.parse), general],
             default: DDPropagationStyle.defaultStyles, describe: StyleListRule.describe)
-        extract = settle(
+        extract = log.settle(
             [candidate(.styleExtract, in: environment, StyleListRule.parse), general],
             default: DDPropagationStyle.defaultStyles, describe: StyleListRule.describe)
-        extractFirst = settle(
+        extractFirst = log.settle(
             [candidate(.extractFirst, in: environment, BooleanRule.parse)],
-            default: Self.extractFirstRule.defaultValue, describe: { "\($0)" })
-        xDatadogTagsMaxLength = settle(
+            default: Self.extractFirstRule.defaultValue)
+        xDatadogTagsMaxLength = log.settle(
             [candidate(.xDatadogTagsMaxLength, in: environment) { Self.tagsMaxLengthRule.parse($0) }],
-            default: Self.tagsMaxLengthRule.defaultValue, describe: { "\($0)" })
+            default: Self.tagsMaxLengthRule.defaultValue)
     }
 
     /// A variable's value; blank counts as unset, as for every other `DD_*` variable.
@@ -112,20 +112,5 @@ struct PropagationSettings {
         ConfigurationResolver.nonBlank(environment[variable.name]).map { raw in
             SettingCandidate(source: variable.name, raw: raw, allowed: variable.allowed) { parse(raw) }
         }
-    }
-
-    /// The first valid candidate, else the default; every problem is recorded with the value actually used (the
-    /// same wording as `ConfigurationResolver.settle`).
-    private mutating func settle<Value>(
-        _ candidates: [SettingCandidate<Value>?], default defaultValue: Value, describe: (Value) -> String
-    ) -> Value {
-        let selection = SettingSelection(candidates)
-        guard let value = selection.value, let provenance = selection.provenance else {
-            log.record(selection.passedOver, fallback: "using the default \(describe(defaultValue))")
-            return defaultValue
-        }
-        log.record(selection.passedOver, fallback: "using \(describe(value)) \(provenance)")
-        log.record(selection.corrected, fallback: "using \(describe(value))")
-        return value
     }
 }

@@ -163,48 +163,20 @@ final class TestAgent: Sendable {
     func payloads(_ token: String) throws -> (payloads: [[[ReceivedSpan]]], errors: [String]) {
         let response = try get("/test/session/requests?test_session_token=\(token)")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("decode_payloads.py")
-        let output = try runPython(script: script.path, input: Data(response.body))
+        let output = try PythonScript.run(script.path, input: Data(response.body))
         guard let object = try JSONSerialization.jsonObject(with: output) as? [String: Any],
             let payloads = object["payloads"] as? [[[[String: Any]]]], let errors = object["errors"] as? [String]
         else { throw TestAgentError(description: "decoder output: \(String(decoding: output, as: UTF8.self).prefix(500))") }
         return (payloads.map { $0.map { $0.map(ReceivedSpan.init) } }, errors)
     }
 
-    /// Runs a Python script from the test virtual environment with `input` on stdin; returns stdout.
-    func runPython(script: String, input: Data) throws -> Data {
-        try Self.runPython(script: script, input: input)
-    }
-
-    /// Runs a Python script from the test virtual environment with `input` on stdin; returns stdout. Needs no agent.
-    static func runPython(script: String, input: Data) throws -> Data {
-        let process = Process()
-        process.executableURL = venv.appendingPathComponent("bin/python")
-        process.arguments = [script]
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        let writer = Thread {
-            stdin.fileHandleForWriting.write(input)
-            try? stdin.fileHandleForWriting.close()
-        }
-        writer.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestAgentError(description: "\(script) exited with \(process.terminationStatus)")
-        }
-        return output
-    }
-
-    /// Runs Python `code` (written to a temporary script) like `runPython(script:input:)`. Needs no agent.
+    /// Runs Python `code` (written to a temporary script) like `PythonScript.run`. Needs no agent.
     static func python(code: String, input: Data) throws -> Data {
         let script = FileManager.default.temporaryDirectory
             .appendingPathComponent("ddtrace-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).py")
         try Data(code.utf8).write(to: script)
         defer { try? FileManager.default.removeItem(at: script) }
-        return try runPython(script: script.path, input: input)
+        return try PythonScript.run(script.path, input: input)
     }
 
     /// Failed checks for a session (empty when all passed).
