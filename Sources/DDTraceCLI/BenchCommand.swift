@@ -82,10 +82,10 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let discardingSink = sink ? try DiscardingSink(verifying: verify) : nil
-        defer { discardingSink?.stop() }
+        let standIn = sink ? try DDAgentStandIn(mode: verify ? .verify : .discard) : nil
+        defer { standIn?.stop() }
         var configuration = DDTracerConfiguration()
-        if let discardingSink { configuration.agentURL = discardingSink.agentURL }
+        if let standIn { configuration.agentURL = standIn.agentURL }
         let tracer: DDTracer
         do {
             tracer = try DDTracer(configuration: configuration)
@@ -113,10 +113,10 @@ struct BenchCommand: AsyncParsableCommand {
         let residentMemory = memory.stop()
 
         let report = Report(
-            command: self, agent: discardingSink?.agentURL ?? agentDescription(), results: results,
+            command: self, agent: standIn?.agentURL ?? agentDescription(), results: results,
             counters: counters, flushSucceeded: flushResult.succeeded, flushNanoseconds: flushNanoseconds,
-            spansReceived: verify ? discardingSink?.spansReceived : nil,
-            malformedPayloads: discardingSink?.malformed ?? 0, memory: residentMemory)
+            spansReceived: verify ? standIn?.spans : nil,
+            malformedPayloads: standIn?.malformed ?? 0, memory: residentMemory)
         print(json ? report.json() : report.text())
     }
 

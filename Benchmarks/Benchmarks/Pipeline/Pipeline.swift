@@ -1,5 +1,5 @@
 // The whole pipeline: application thread -> per-thread ring -> flusher -> encoder -> transport -> an agent
-// stand-in in this process (`AgentSink`, unix socket, HTTP/1.1) that reads every request and decodes every
+// stand-in in this process (`DDAgentStandIn`, unix socket, HTTP/1.1) that reads every request and decodes every
 // payload with `ddtrace_mp_count_spans` (C, independent of the encoder), counting the spans that arrived.
 //
 // Workload: traces of 10 spans (a root with 3 tags, 9 children with 2 tags and a metric).
@@ -21,7 +21,7 @@
 #endif
 import Benchmark
 import BenchSupport
-import DDTrace
+@_spi(Benchmarks) import DDTrace
 import Foundation
 
 let spansPerTrace = 10
@@ -39,7 +39,7 @@ let spansPerTrace = 10
 }
 
 /// Waits until the stand-in has decoded `expected` spans more than `base`, or `timeout` passed.
-func waitForDecoded(_ sink: AgentSink, base: Int, expected: Int, timeout: Duration) -> Int {
+func waitForDecoded(_ sink: DDAgentStandIn, base: Int, expected: Int, timeout: Duration) -> Int {
     let deadline = monotonicNanos() + Int64(timeout.components.seconds) * 1_000_000_000
     while sink.spans - base < expected && monotonicNanos() < deadline {
         usleep(200)
@@ -64,7 +64,7 @@ func recordDrops(_ line: String) {
 }
 
 let benchmarks: @Sendable () -> Void = {
-    let sink = try! AgentSink(mode: .decode)
+    let sink = try! DDAgentStandIn(mode: .verify)
 
     let spansPerSecond = BenchmarkMetric.custom("spansPerSecond", polarity: .prefersLarger, useScalingFactor: false)
     let achieved = BenchmarkMetric.custom("achievedSpansPerSecond", polarity: .prefersLarger, useScalingFactor: false)
@@ -99,8 +99,8 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.measurement(
             flusherNsPerSpan, Int((after.flusherCPUNanoseconds - before.flusherCPUNanoseconds) / UInt64(burstSpans)))
         benchmark.measurement(spansLost, burstSpans - decoded)
-        if decoded != burstSpans || sink.decodeErrors > 0 {
-            benchmark.error("lost \(burstSpans - decoded) spans, \(sink.decodeErrors) undecodable payloads: \(after)")
+        if decoded != burstSpans || sink.malformed > 0 {
+            benchmark.error("lost \(burstSpans - decoded) spans, \(sink.malformed) undecodable payloads: \(after)")
         }
     }
 
@@ -149,7 +149,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.measurement(spansLost, produced - decoded)
             benchmark.measurement(flusherMilliCores, Int(Double(flusherDuring) * 1000 / Double(wall)))
             benchmark.measurement(flusherNsPerSpan, Int(counters.flusherCPUNanoseconds - flusherBefore) / max(1, produced))
-            if sink.decodeErrors > 0 { benchmark.error("\(sink.decodeErrors) undecodable payloads") }
+            if sink.malformed > 0 { benchmark.error("\(sink.malformed) undecodable payloads") }
             // The table shows the total; the reasons are appended to the file named by PIPELINE_DROPS_LOG
             // (`make bench` names one in its results folder): the benchmark runner does not pass stderr on.
             if produced != decoded {

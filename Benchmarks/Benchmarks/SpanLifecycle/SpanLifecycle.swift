@@ -1,7 +1,7 @@
 // Span lifecycle through the native API, the physical floor (C), and 1- vs 2-thread contention.
 //
 // All span benchmarks run against one real tracer whose flusher sends to an in-process agent stand-in
-// (`AgentSink`, discarding) over a unix socket, so the flusher drains, encodes and releases slots concurrently,
+// (`DDAgentStandIn`, discarding) over a unix socket, so the flusher drains, encodes and releases slots concurrently,
 // as in production. Each iteration is a batch of 1000 spans (`scalingFactor: .kilo`; with `--scale`, or in the
 // table printed by `make bench`, figures are per span). After each batch, outside the measured region, `Pacer`
 // flushes, so the measured thread never outruns the flusher into the pool-exhausted path, and it fails the
@@ -14,7 +14,7 @@ import BenchSupport
 let spansPerBatch = 1000
 
 let benchmarks: @Sendable () -> Void = {
-    let sink = try! AgentSink(mode: .discard)
+    let sink = try! DDAgentStandIn(mode: .discard)
     let tracer = try! BenchTracer.make(agentURL: sink.agentURL)
     // Flushing after every batch (outside the measured region) keeps the flusher's sends, which allocate (HTTP
     // head, response body), out of the measured windows: the allocation counts are then the hot path's alone. The
@@ -86,7 +86,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // The reference workload on a tracer with trace filters and sampling rules configured (issue 5): they run on
     // the flusher only, so the application thread's cost must be the same as `native.childSpan2Tags`.
-    let filteredSink = try! AgentSink(mode: .discard)
+    let filteredSink = try! DDAgentStandIn(mode: .discard)
     let filteredTracer = try! BenchTracer.make(
         agentURL: filteredSink.agentURL,
         environment: [

@@ -17,7 +17,7 @@ let arguments = CommandLine.arguments
 let workload = arguments.count > 1 ? arguments[1] : "child2tags"
 let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 200_000 : 200_000
 
-let sink = try AgentSink(mode: .discard)
+let sink = try DDAgentStandIn(mode: .discard)
 let tracer = try BenchTracer.make(agentURL: sink.agentURL, spanPoolSize: 1 << 20, ringCapacity: 1 << 20)
 let encoder = DDEncoderBenchmark(spanCount: 1000)
 let encoderV05 = DDEncoderBenchmark(spanCount: 1000, format: .v05)

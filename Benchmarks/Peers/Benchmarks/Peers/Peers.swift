@@ -32,7 +32,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Ours
 
-    let sink = try! AgentSink(mode: .discard)
+    let sink = try! DDAgentStandIn(mode: .discard)
     let tracer = try! BenchTracer.make(agentURL: sink.agentURL)
     let pacer = Pacer(tracer: tracer, every: 1)  // flush after each batch, outside the measured region
 
