@@ -141,7 +141,7 @@ func monotonicNanoseconds() -> Int64 {
 /// What one worker thread measured.
 final class ThreadResult: @unchecked Sendable {  // written by its worker only, read after the worker finished
     /// ns per span of each batch.
-    var batchNanosecondsPerSpan: [Double] = []
+    var batchNanosecondsPerSpan = DDLatencyHistogram()
     var spans = 0
     var start: Int64 = 0
     var end: Int64 = 0
@@ -178,8 +178,6 @@ struct Workload: Sendable {
     private func work(into result: ThreadResult) {
         let keys = (0..<tags).map { "bench.tag.\($0)" }
         let values = (0..<tags).map { "value-\($0)" }
-        let expectedBatches = spansPerThread.map { $0 / batch + 1 } ?? 1 << 16
-        result.batchNanosecondsPerSpan.reserveCapacity(expectedBatches)
         let start = monotonicNanoseconds()
         let deadline = durationNanoseconds.map { start + $0 }
         var produced = 0
@@ -206,7 +204,7 @@ struct Workload: Sendable {
                     usleep(200)
                 }
             }
-            result.batchNanosecondsPerSpan.append(Double(batchEnd - batchStart) / Double(inBatch))
+            result.batchNanosecondsPerSpan.record(Double(batchEnd - batchStart) / Double(inBatch))
             if let spansPerThread, produced >= spansPerThread { break }
             if let deadline, batchEnd >= deadline { break }
         }
@@ -255,12 +253,8 @@ struct Report {
         (results.map(\.end).max() ?? 0) - (results.map(\.start).min() ?? 0)
     }
     var spansPerSecond: Double { Double(totalSpans) * 1e9 / Double(max(1, wallNanoseconds)) }
-    var sortedSamples: [Double] { results.flatMap(\.batchNanosecondsPerSpan).sorted() }
-
-    func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
+    var batchTimings: DDLatencyHistogram {
+        results.reduce(into: DDLatencyHistogram()) { $0.merge($1.batchNanosecondsPerSpan) }
     }
 
     var lost: UInt64 {
@@ -274,7 +268,7 @@ struct Report {
     }
 
     func text() -> String {
-        let samples = sortedSamples
+        let samples = batchTimings
         let flusherSeconds = Double(counters.flusherCPUNanoseconds) / 1e9
         let runSeconds = Double(wallNanoseconds + flushNanoseconds) / 1e9
         var lines: [String] = []
@@ -286,7 +280,7 @@ struct Report {
             "environment:      "
                 + (tuning.isEmpty ? "no DD_* variables (defaults)" : tuning.map { "\($0.0)=\($0.1)" }.joined(separator: " ")))
         lines.append(
-            "ns/span:          median \(format(percentile(samples, 50))), p99 \(format(percentile(samples, 99))) "
+            "ns/span:          median \(format(samples.percentile(50))), p99 \(format(samples.percentile(99))) "
                 + "(\(samples.count) batches of up to \(command.batch) spans, per thread)")
         lines.append(
             "throughput:       \(format(spansPerSecond / 1e6, digits: 2)) M spans/s over all threads "
@@ -327,13 +321,13 @@ struct Report {
     }
 
     func json() -> String {
-        let samples = sortedSamples
+        let samples = batchTimings
         let fields: [(String, String)] = [
             ("threads", "\(command.threads)"), ("spans", "\(totalSpans)"),
             ("target_rate", command.rate.map { format($0, digits: 0) } ?? "null"), ("depth", "\(command.depth)"),
             ("tags", "\(command.tags)"), ("sink", "\(command.sink)"),
-            ("ns_per_span_median", format(percentile(samples, 50))),
-            ("ns_per_span_p99", format(percentile(samples, 99))), ("batches", "\(samples.count)"),
+            ("ns_per_span_median", format(samples.percentile(50))),
+            ("ns_per_span_p99", format(samples.percentile(99))), ("batches", "\(samples.count)"),
             ("spans_per_second", format(spansPerSecond, digits: 0)), ("spans_started", "\(counters.spansStarted)"),
             ("spans_sent", "\(counters.spansSent)"), ("dropped_total", "\(lost)"),
             ("dropped_pool_exhausted", "\(counters.droppedPoolExhausted)"),

@@ -177,3 +177,46 @@ import CDDTraceShims
     /// A copy of the last encoded payload, as sent (for validating it): for v0.5 the string table, then the traces.
     public var lastPayload: [UInt8] { (encoder.dictionaryPrefix ?? []) + Array(encoder.bytes) }
 }
+
+/// Timings kept in fixed memory, however long the run: `dd-trace bench` records one per batch and thread, and a
+/// growing array of them would show in the resident memory it reports as the tracer's (8 bytes per batch: 16 KB a
+/// second with two threads at 1 M spans/s).
+///
+/// Buckets are 1 % wide, from 1 to 10^10 (2,316 counters, 18 KiB); a percentile is reported as the geometric middle of
+/// its bucket, so it is within 0.5 % of the exact one. Values below 1 count in the first bucket, above 10^10 in the
+/// last.
+@_spi(Benchmarks) public struct DDLatencyHistogram: Sendable {
+    private static let growth = 1.01
+    private static let bucketCount = Int((log(1e10) / log(growth)).rounded(.up)) + 1
+    private var counts: [UInt64]
+    /// Values recorded.
+    public private(set) var count = 0
+
+    public init() {
+        counts = Array(repeating: 0, count: Self.bucketCount)
+    }
+
+    public mutating func record(_ value: Double) {
+        let index = value < Self.growth ? 0 : min(Self.bucketCount - 1, Int(log(value) / log(Self.growth)))
+        counts[index] += 1
+        count += 1
+    }
+
+    public mutating func merge(_ other: DDLatencyHistogram) {
+        for index in counts.indices { counts[index] += other.counts[index] }
+        count += other.count
+    }
+
+    /// The value below which `percent` of the recorded values lie (the nearest-rank definition), or 0 when
+    /// nothing was recorded.
+    public func percentile(_ percent: Double) -> Double {
+        guard count > 0 else { return 0 }
+        let rank = min(count, max(1, Int((percent / 100 * Double(count)).rounded(.up))))
+        var seen = 0
+        for (index, bucketCount) in counts.enumerated() {
+            seen += Int(bucketCount)
+            if seen >= rank { return pow(Self.growth, Double(index) + 0.5) }
+        }
+        return pow(Self.growth, Double(Self.bucketCount) - 0.5)
+    }
+}
