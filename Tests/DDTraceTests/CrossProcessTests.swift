@@ -25,7 +25,7 @@ struct CrossProcessTests {
 
     func python(_ mode: String, agent: TestAgent, token: String) throws -> (Process, Pipe, Pipe) {
         let process = Process()
-        process.executableURL = TestAgent.venv.appendingPathComponent("bin/python")
+        process.executableURL = PythonScript.python
         process.arguments = [Self.script, mode]
         var environment = ProcessInfo.processInfo.environment
         environment["DD_TRACE_AGENT_URL"] = agent.tcpURL

@@ -213,8 +213,8 @@ import CDDTraceShims
         guard count > 0 else { return 0 }
         let rank = min(count, max(1, Int((percent / 100 * Double(count)).rounded(.up))))
         var seen = 0
-        for (index, bucketCount) in counts.enumerated() {
-            seen += Int(bucketCount)
+        for (index, inBucket) in counts.enumerated() {
+            seen += Int(inBucket)
             if seen >= rank { return pow(Self.growth, Double(index) + 0.5) }
         }
         return pow(Self.growth, Double(Self.bucketCount) - 0.5)

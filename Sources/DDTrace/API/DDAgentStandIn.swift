@@ -100,9 +100,9 @@ import CDDTraceShims
             }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
-            let failure = failure("cannot listen on \(path)")
+            let error = failure("cannot listen on \(path)")  // before close, which may change errno
             close(fd)
-            throw failure
+            throw error
         }
         return fd
     }
