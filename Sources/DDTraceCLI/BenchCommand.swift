@@ -317,6 +317,10 @@ struct Report {
                 + "\(format(memory.midpointMB, digits: 1)) MB half-way, peak "
                 + "\(format(memory.peakMB, digits: 1)) MB, end \(format(memory.endMB, digits: 1)) MB "
                 + "(\(memory.samples) samples)")
+        lines.append(
+            "held by the tracer: span pools \(counters.spanSlotsAllocated) slots (\(format(spanPoolMB, digits: 1)) MB), "
+                + "payload buffers: queued at most \(format(megabytes(counters.peakBufferedBytes), digits: 1)) MB, "
+                + "spare at the end \(format(megabytes(counters.spareBufferBytes), digits: 1)) MB")
         return lines.joined(separator: "\n")
     }
 
@@ -343,9 +347,18 @@ struct Report {
             ("rss_after_warmup_mb", format(memory.afterWarmUpMB)), ("rss_midpoint_mb", format(memory.midpointMB)),
             ("rss_peak_mb", format(memory.peakMB)),
             ("rss_end_mb", format(memory.endMB)), ("rss_samples", "\(memory.samples)"),
+            ("span_slots_allocated", "\(counters.spanSlotsAllocated)"), ("span_pools_mb", format(spanPoolMB)),
+            ("peak_buffered_bytes", "\(counters.peakBufferedBytes)"),
+            ("spare_buffer_bytes", "\(counters.spareBufferBytes)"),
         ]
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
+
+    /// The memory of the slots the pools have grown to.
+    var spanPoolMB: Double { megabytes(counters.spanSlotsAllocated * UInt64(DDTracerCounters.spanSlotBytes)) }
+
+    /// In MiB, as the resident memory (`DDBenchmarkSupport.residentMegabytes`).
+    private func megabytes(_ bytes: UInt64) -> Double { Double(bytes) / 1_048_576 }
 
     private func format(_ value: Double, digits: Int = 1) -> String {
         String(format: "%.\(digits)f", value)

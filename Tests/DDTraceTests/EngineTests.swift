@@ -5,7 +5,7 @@ import Atomics
 import Foundation
 import Testing
 
-@testable import DDTrace
+@_spi(Benchmarks) @testable import DDTrace
 
 @Suite("Lock-free engine parts")
 struct EngineTests {
@@ -197,5 +197,33 @@ struct EngineTests {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<100_000 where Sampling.keeps(traceIdLow: generator.next(), rate: 0.25) { kept += 1 }
         #expect(abs(Double(kept) / 100_000 - 0.25) < 0.01)
+    }
+
+    @Test("the counters say what the tracer holds: the slots its pools grew to, the spare payload buffers")
+    func memoryCounters() throws {
+        let standIn = try DDAgentStandIn(mode: .discard)
+        defer { standIn.stop() }
+        let tracer = try makeTestTracer(agentURL: standIn.agentURL, service: "memory")
+        defer { tracer.shutdown(timeout: .seconds(5)) }
+        #expect(tracer.counters.spanSlotsAllocated == 0)
+        // One thread makes every span of this tracer, so its pool alone grows: by a chunk of 256 slots at its first
+        // span, and by a second one when 300 spans are open at once.
+        let grown = LockedValue<[UInt64]>([])
+        let producer = Thread {
+            let root = tracer.startSpan("web.request", ignoreActive: true)
+            grown.withLock { $0.append(tracer.counters.spanSlotsAllocated) }
+            let children = (0..<299).map { _ in tracer.startSpan("db.query", childOf: root) }
+            grown.withLock { $0.append(tracer.counters.spanSlotsAllocated) }
+            for child in children { child.finish() }
+            root.finish()
+        }
+        producer.start()
+        while !producer.isFinished { usleep(100) }
+        #expect(grown.withLock { $0 } == [256, 512])
+        #expect(tracer.flush().succeeded)
+        #expect(standIn.requests >= 1)
+        // The payload buffer that was sent is kept for the next one.
+        #expect(tracer.counters.spareBufferBytes > 0)
+        #expect(tracer.counters.spanSlotsAllocated == 512, "finished spans give their slots back; pools never shrink")
     }
 }

@@ -413,6 +413,8 @@ extension DDTracerCounters {
         counters.bufferedBytes = flusher.bufferedBytes
         counters.peakBufferedBytes = flusher.peakBufferedBytes
         counters.drainsWhileWaitingForAgent = flusher.drainsWhileWaiting
+        counters.spanSlotsAllocated = UInt64(engine.pointee.slotsAllocated.load(ordering: .relaxed))
+        counters.spareBufferBytes = flusher.spareBufferBytes
         self = counters
     }
 }
@@ -487,6 +489,15 @@ public struct DDTracerCounters: Sendable, Equatable, CustomStringConvertible {
     /// Times the flusher drained the span rings while a request waited for the agent's answer (every 200 µs of
     /// waiting), which keeps slots flowing back to application threads when the agent is slow to answer.
     public var drainsWhileWaitingForAgent: UInt64 = 0
+    /// Span slots the threads' pools have grown to, over all threads (each pool grows by 256 as its thread needs,
+    /// up to `DD_TRACE_SPAN_POOL_SIZE`, and never shrinks: a stale span handle must still find valid memory).
+    /// Each slot is `spanSlotBytes` bytes.
+    public var spanSlotsAllocated: UInt64 = 0
+    /// Payload buffers kept empty for reuse by the flusher (capacity, bytes): after a backlog up to four are kept,
+    /// and the rest are freed once the queue has been short for a second.
+    public var spareBufferBytes: UInt64 = 0
+    /// The size of one span slot.
+    public static var spanSlotBytes: Int { SpanSlot.stride }
 
     public var description: String {
         "started=\(spansStarted) finished=\(spansFinished) sent=\(spansSent) chunks=\(chunksSent) "

@@ -25,6 +25,9 @@ import CDDTraceShims
     /// Finished slots that did not fit in their thread's ring (linked through `next`).
     let overflowStack: UnsafeAtomic<Int>
     @usableFromInline let isShutDown: UnsafeAtomic<Bool>
+    /// Slots every thread's pool has grown to (chunks are never freed), for `DDTracerCounters.spanSlotsAllocated`.
+    /// Added to once per chunk of 256, off the hot path.
+    let slotsAllocated: UnsafeAtomic<Int>
 }
 
 /// A `Sendable` wrapper for the engine pointer (the engine is shared by design; its fields are immutable or atomic).
@@ -67,7 +70,7 @@ extension UnsafeMutablePointer where Pointee == EngineCore {
                 enabled: configuration.enabled, defaultService: configuration.service,
                 registry: Unmanaged.passRetained(registry),
                 wallClockOffset: atomic(ddtrace_realtime_ns() - ddtrace_monotonic_ns()),
-                overflowStack: atomic(0), isShutDown: atomic(false)))
+                overflowStack: atomic(0), isShutDown: atomic(false), slotsAllocated: atomic(0)))
         return engine
     }
 

@@ -51,6 +51,7 @@ struct FlusherStatistics: Sendable {
     var apiVersion: TraceAPIVersion = .v04
     var bufferedBytes: UInt64 = 0
     var peakBufferedBytes: UInt64 = 0
+    var spareBufferBytes: UInt64 = 0
     var drainsWhileWaiting: UInt64 = 0
 }
 
@@ -303,6 +304,7 @@ final class Flusher: @unchecked Sendable {
         statistics.bytesSent = agent.bytesSent
         statistics.stringsTruncated = encoder.truncations
         statistics.bufferedBytes = UInt64(max(0, queuedBytes))
+        statistics.spareBufferBytes = spareBuffers.reduce(0) { $0 + UInt64($1.pointee.capacity) }
         let snapshot = statistics
         published.withLock { $0 = snapshot }
     }

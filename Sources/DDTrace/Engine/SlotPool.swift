@@ -88,6 +88,8 @@ extension UnsafeMutablePointer where Pointee == SlotPool {
         }
         pointee.localFree = previous
         pointee.allocated += count
+        // Relaxed: a statistic, read by nobody on the strength of it.
+        pointee.engine.pointee.slotsAllocated.wrappingIncrement(by: count, ordering: .relaxed)
     }
 
     /// Returns a chain of cleared slots (`first` ... `last`, linked through `next`) to this pool. Any thread.
