@@ -196,10 +196,7 @@ final class Flusher: @unchecked Sendable {
     /// Frees the payload buffers (the encoder frees its own). Runs once the tracer is gone and the thread has
     /// stopped; never while the loop runs, since the thread's closure holds the flusher.
     deinit {
-        for buffer in spareBuffers + queue.map(\.buffer) {
-            ddtrace_mpbuf_destroy(buffer)
-            buffer.deallocate()
-        }
+        for buffer in spareBuffers + queue.map(\.buffer) { Self.freeBuffer(buffer) }
     }
 
     func start() {
@@ -604,6 +601,12 @@ final class Flusher: @unchecked Sendable {
         return buffer
     }
 
+    /// Frees a buffer of `makeBuffer` (or one the encoder handed over): its storage, then the struct.
+    private static func freeBuffer(_ buffer: UnsafeMutablePointer<ddtrace_mpbuf>) {
+        ddtrace_mpbuf_destroy(buffer)
+        buffer.deallocate()
+    }
+
     /// Takes a payload out of the queue's accounting and keeps its buffer for reuse (see `spareBuffers`).
     private func recycle(_ payload: QueuedPayload) {
         queuedBytes -= payload.size
@@ -614,11 +617,7 @@ final class Flusher: @unchecked Sendable {
     /// Frees the spare buffers beyond `maxSpareBuffers` once the queue has been short for `spareTrimDelay`.
     private func trimSpareBuffers(now: Int64) {
         guard spareBuffers.count > Self.maxSpareBuffers, now - queueLastLongAt >= Self.spareTrimDelay else { return }
-        while spareBuffers.count > Self.maxSpareBuffers {
-            let buffer = spareBuffers.removeLast()
-            ddtrace_mpbuf_destroy(buffer)
-            buffer.deallocate()
-        }
+        while spareBuffers.count > Self.maxSpareBuffers { Self.freeBuffer(spareBuffers.removeLast()) }
     }
 
     /// Sends queued payloads in order. Stops at the first transport failure (the agent is unreachable: the rest
