@@ -76,6 +76,28 @@ struct AgentStandInTests {
         #expect(standIn.bytes == 3)
     }
 
+    @Test("stopping one stand-in leaves alone the sockets that took the numbers of its closed connections")
+    func stopTouchesOnlyItsOwnConnections() throws {
+        let request = Array("PUT /v0.4/traces HTTP/1.1\r\nContent-Length: 1\r\n\r\n".utf8) + [0x90]
+        let first = try DDAgentStandIn(mode: .discard)
+        for _ in 0..<10 {
+            let client = try UnixClient(path: first.path)
+            client.send(request)
+            #expect(client.receiveResponses(1))
+        }
+        // The clients are closed, so the stand-in closes its ends. The kernel hands out the lowest free fd numbers,
+        // so the second stand-in's connections take some of those numbers.
+        usleep(100_000)
+        let second = try DDAgentStandIn(mode: .discard)
+        defer { second.stop() }
+        let clients = try (0..<20).map { _ in try UnixClient(path: second.path) }
+        usleep(100_000)
+        first.stop()
+        for client in clients { client.send(request) }
+        #expect(clients.allSatisfy { $0.receiveResponses(1) }, "every connection of the second stand-in answers")
+        #expect(second.requests == 20)
+    }
+
     @Test("in discard mode the bodies are counted in bytes, not checked")
     func discards() throws {
         let standIn = try DDAgentStandIn(mode: .discard)
@@ -130,7 +152,9 @@ private final class UnixClient {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                // MSG_NOSIGNAL: a connection cut under the test fails the expectation instead of killing the
+                // process with SIGPIPE.
+                let written = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                 guard written > 0 else { return }
                 offset += written
             }

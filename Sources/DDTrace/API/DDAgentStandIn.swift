@@ -40,6 +40,9 @@ import CDDTraceShims
     private let directory: String?
     private let listenFD: Int32
     private let stopping = ManagedAtomic<Bool>(false)
+    /// The connections being served. An fd is removed and closed under the lock, and `stop` shuts them down under
+    /// it: a closed fd's number is soon reused by another socket of the process (another test's, say), which a
+    /// late `shutdown` would cut.
     private let connections = LockedValue<[Int32]>([])
     private let requestCount = ManagedAtomic<Int>(0)
     private let byteCount = ManagedAtomic<Int>(0)
@@ -110,9 +113,11 @@ import CDDTraceShims
     /// Stops accepting, closes every connection and removes the socket (and the directory made for it).
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // Wakes the accept loop, which closes the socket itself once it no longer uses the fd.
         shutdown(listenFD, Int32(SHUT_RDWR))
-        close(listenFD)
-        for fd in connections.withLock({ $0 }) { shutdown(fd, Int32(SHUT_RDWR)) }
+        connections.withLock { open in
+            for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
         unlink(path)
         if let directory { rmdir(directory) }
     }
@@ -124,13 +129,18 @@ import CDDTraceShims
     }
 
     private func acceptLoop() {
+        defer { close(listenFD) }
         while !stopping.load(ordering: .acquiring) {
             let fd = accept(listenFD, nil, nil)
             if fd < 0 {
                 if errno == EINTR { continue }
                 return
             }
-            connections.withLock { $0.append(fd) }
+            connections.withLock { open in
+                // `stop` sets the flag before it takes the lock: either it shuts this one down, or this does.
+                if stopping.load(ordering: .acquiring) { shutdown(fd, Int32(SHUT_RDWR)) }
+                open.append(fd)
+            }
             startNamedThread("ddbench-sink-rx") { [self] in serve(fd) }
         }
     }
@@ -145,7 +155,10 @@ import CDDTraceShims
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer {
             buffer.deallocate()
-            close(fd)
+            connections.withLock { open in
+                open.removeAll { $0 == fd }
+                close(fd)
+            }
         }
         var used = 0
         while true {
