@@ -76,6 +76,28 @@ struct AgentStandInTests {
         #expect(standIn.bytes == 3)
     }
 
+    @Test("a client that hangs up before its answer ends only its own connection (no SIGPIPE)")
+    func clientGoneBeforeTheAnswer() throws {
+        let request = Array("PUT /v0.4/traces HTTP/1.1\r\nContent-Length: 1\r\n\r\n".utf8) + [0x90]
+        let standIn = try DDAgentStandIn(mode: .verify)
+        defer { standIn.stop() }
+        // Each request is complete when its client closes, so the stand-in reads it and answers into a closed
+        // socket. A plain write() would raise SIGPIPE there, whose default action ends the test process.
+        for _ in 0..<20 {
+            let client = try UnixClient(path: standIn.path)
+            client.send(request)
+        }
+        var waited = 0
+        while standIn.requests < 20 && waited < 5_000 {
+            usleep(1_000)
+            waited += 1
+        }
+        #expect(standIn.requests == 20)
+        let client = try UnixClient(path: standIn.path)
+        client.send(request)
+        #expect(client.receiveResponses(1), "the stand-in still answers")
+    }
+
     @Test("stopping one stand-in leaves alone the sockets that took the numbers of its closed connections")
     func stopTouchesOnlyItsOwnConnections() throws {
         let request = Array("PUT /v0.4/traces HTTP/1.1\r\nContent-Length: 1\r\n\r\n".utf8) + [0x90]
@@ -155,6 +177,7 @@ private final class UnixClient {
                 // MSG_NOSIGNAL: a connection cut under the test fails the expectation instead of killing the
                 // process with SIGPIPE.
                 let written = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if written < 0 && errno == EINTR { continue }
                 guard written > 0 else { return }
                 offset += written
             }
@@ -168,6 +191,9 @@ private final class UnixClient {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while received.count < count * answer.utf8.count {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            // A signal to the process (other tests start processes: SIGCHLD) interrupts the read even with
+            // SA_RESTART, because the socket has a receive timeout (signal(7)).
+            if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return false }
             received += buffer[0..<n]
         }

@@ -40,10 +40,18 @@ import CDDTraceShims
     private let directory: String?
     private let listenFD: Int32
     private let stopping = ManagedAtomic<Bool>(false)
-    /// The connections being served. An fd is removed and closed under the lock, and `stop` shuts them down under
-    /// it: a closed fd's number is soon reused by another socket of the process (another test's, say), which a
-    /// late `shutdown` would cut.
-    private let connections = LockedValue<[Int32]>([])
+    /// The sockets in use. An fd is closed under the lock (a connection's fd leaves `open` then), and `stop` shuts
+    /// them down under it: a closed fd's number is soon reused by another socket of the process (another test's,
+    /// or another stand-in's listening socket), which a late `shutdown` would cut.
+    private let sockets = LockedValue(Sockets())
+
+    private struct Sockets {
+        /// The connections being served.
+        var open: [Int32] = []
+        /// Whether `listenFD` is still open (the accept loop closes it when it ends, which may be before `stop`:
+        /// on an error of `accept`, or when it sees `stopping` between two connections).
+        var listening = true
+    }
     private let requestCount = ManagedAtomic<Int>(0)
     private let byteCount = ManagedAtomic<Int>(0)
     private let spanCount = ManagedAtomic<Int>(0)
@@ -113,10 +121,10 @@ import CDDTraceShims
     /// Stops accepting, closes every connection and removes the socket (and the directory made for it).
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        // Wakes the accept loop, which closes the socket itself once it no longer uses the fd.
-        shutdown(listenFD, Int32(SHUT_RDWR))
-        connections.withLock { open in
-            for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+        sockets.withLock { sockets in
+            // Wakes the accept loop, which closes the socket itself once it no longer uses the fd.
+            if sockets.listening { shutdown(listenFD, Int32(SHUT_RDWR)) }
+            for fd in sockets.open { shutdown(fd, Int32(SHUT_RDWR)) }
         }
         unlink(path)
         if let directory { rmdir(directory) }
@@ -129,17 +137,22 @@ import CDDTraceShims
     }
 
     private func acceptLoop() {
-        defer { close(listenFD) }
+        defer {
+            sockets.withLock { sockets in
+                close(listenFD)
+                sockets.listening = false
+            }
+        }
         while !stopping.load(ordering: .acquiring) {
             let fd = accept(listenFD, nil, nil)
             if fd < 0 {
                 if errno == EINTR { continue }
                 return
             }
-            connections.withLock { open in
+            sockets.withLock { sockets in
                 // `stop` sets the flag before it takes the lock: either it shuts this one down, or this does.
                 if stopping.load(ordering: .acquiring) { shutdown(fd, Int32(SHUT_RDWR)) }
-                open.append(fd)
+                sockets.open.append(fd)
             }
             startNamedThread("ddbench-sink-rx") { [self] in serve(fd) }
         }
@@ -155,8 +168,8 @@ import CDDTraceShims
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer {
             buffer.deallocate()
-            connections.withLock { open in
-                open.removeAll { $0 == fd }
+            sockets.withLock { sockets in
+                sockets.open.removeAll { $0 == fd }
                 close(fd)
             }
         }
@@ -264,7 +277,9 @@ import CDDTraceShims
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                // MSG_NOSIGNAL: a client that hung up before its answer (a tracer that gave up on the request)
+                // must not kill the process with SIGPIPE; the write fails with EPIPE and the connection ends.
+                let written = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
                 if written < 0 && errno == EINTR { continue }
                 if written <= 0 { return false }
                 offset += written
