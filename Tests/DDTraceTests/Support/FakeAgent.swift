@@ -40,6 +40,9 @@ final class FakeAgent: @unchecked Sendable {
     private let state = LockedValue(Received())
     private let stopping = LockedValue(false)
     private let openConnections = LockedValue<[Int32]>([])
+    /// Whether `listener` is still open: the accept loop closes it when it ends, which can be before `stop()`
+    /// (it sees `stopping` right after a connection), and `stop()` must not shut down a number reused meanwhile.
+    private let listening = LockedValue(true)
 
     convenience init(_ decide: @escaping @Sendable (_ bodySize: Int, _ requestNumber: Int) -> Answer) throws {
         let path = FileManager.default.temporaryDirectory
@@ -80,13 +83,18 @@ final class FakeAgent: @unchecked Sendable {
     /// that was closed and reused meanwhile, for example by another test's agent running at the same time.
     func stop() {
         stopping.withLock { $0 = true }
-        shutdown(listener, Int32(SHUT_RDWR))  // accept() fails from now on
+        listening.withLock { if $0 { shutdown(listener, Int32(SHUT_RDWR)) } }  // accept() fails from now on
         openConnections.withLock { for fd in $0 { shutdown(fd, Int32(SHUT_RDWR)) } }
         unlink(path)
     }
 
     private func acceptLoop() {
-        defer { close(listener) }
+        defer {
+            listening.withLock {
+                close(listener)
+                $0 = false
+            }
+        }
         while !stopping.withLock({ $0 }) {
             let connection = accept(listener, nil, nil)
             if connection < 0 { return }
