@@ -37,6 +37,22 @@ struct CShimPayloadCheckTests {
         }
     }
 
+    /// The encoder patches each span's meta and metrics counts into headers written before the tags, through the
+    /// buffer's data pointer: a buffer that grows in between (here, from 64 bytes, many times in the middle of
+    /// spans) must still get every count right, so the payload reads back span for span at the same size.
+    @Test(arguments: [DDEncoderBenchmark.Format.v04, .v05])
+    func countsSurviveTheBufferGrowingInsideSpans(format: DDEncoderBenchmark.Format) {
+        let grown = DDEncoderBenchmark(spanCount: 300, format: format, initialCapacity: 64)
+        let roomy = DDEncoderBenchmark(spanCount: 300, format: format)
+        let size = grown.encodePayload()
+        #expect(count(grown.lastPayload, v05: format == .v05) == 300)
+        #expect(size == roomy.encodePayload())
+        // Encoded again into the grown buffer: the same payload.
+        let first = grown.lastPayload
+        grown.encodePayload()
+        #expect(grown.lastPayload == first)
+    }
+
     @Test func v04ShapesTheAgentWouldRefuse() {
         let good = span(required + ["service"])
         #expect(count([0x91, 0x91] + good) == 1)

@@ -7,10 +7,12 @@
 // with a service of its own, which the children inherit), root, trace2tags (scoped API),
 // nested5, traces10 (the Pipeline benchmark's traces: a root with 3 tags and 9 reference children; profile the
 // flusher with --toggle-collect='$s7DDTrace7FlusherC3run*'), floor (the C loop), encode and encode.v05 (1000-span
-// v0.4 and v0.5 payloads; valgrind cannot read this binary's debug info, so `strip --strip-debug` a copy). Runs a
-// warm-up of the same size first, so the profile shows steady state (pools and buffers grown).
+// v0.4 and v0.5 payloads, or ENCODE_SPANS spans; valgrind cannot read this binary's debug info, so
+// `strip --strip-debug` a copy). Runs a warm-up of the same size first, so the profile shows steady state (pools and
+// buffers grown). encode.series is not a profile: it prints the ns per span of 40 batches of 20 payloads.
 
 import BenchSupport
+import Glibc
 @_spi(Benchmarks) import DDTrace
 
 let arguments = CommandLine.arguments
@@ -19,8 +21,9 @@ let iterations = arguments.count > 2 ? Int(arguments[2]) ?? 200_000 : 200_000
 
 let sink = try DDAgentStandIn(mode: .discard)
 let tracer = try BenchTracer.make(agentURL: sink.agentURL, spanPoolSize: 1 << 20, ringCapacity: 1 << 20)
-let encoder = DDEncoderBenchmark(spanCount: 1000)
-let encoderV05 = DDEncoderBenchmark(spanCount: 1000, format: .v05)
+let payloadSpans = Int(getenv("ENCODE_SPANS").map { String(cString: $0) } ?? "") ?? 1000
+let encoder = DDEncoderBenchmark(spanCount: payloadSpans)
+let encoderV05 = DDEncoderBenchmark(spanCount: payloadSpans, format: .v05)
 /// Built at run time and longer than 15 bytes, so it owns heap storage (as `native.childSpan2Tags.inheritedService`).
 let inheritedService = String(repeating: "checkout-", count: 2) + "service"
 
@@ -70,15 +73,31 @@ func runWorkload(_ count: Int) -> UInt64 {
     case "floor":
         checksum = DDBenchmarkSupport.floorSpans(UInt64(count))
     case "encode":
-        for _ in 0..<(count / 1000) { checksum &+= UInt64(encoder.encodePayload()) }
+        for _ in 0..<(count / payloadSpans) { checksum &+= UInt64(encoder.encodePayload()) }
     case "encode.v05":
-        for _ in 0..<(count / 1000) { checksum &+= UInt64(encoderV05.encodePayload()) }
+        for _ in 0..<(count / payloadSpans) { checksum &+= UInt64(encoderV05.encodePayload()) }
     default:
         fatalError("unknown workload \(workload)")
     }
     return checksum
 }
 
+if workload == "encode.series" {
+    // Not a profile: 40 batches of 20 payloads, timed one by one and printed in ns per span, to see how the speed
+    // of one process moves (docs/PERFORMANCE.md, "Encoder": the two modes of this machine).
+    for _ in 0..<5 { consume(UInt64(encoder.encodePayload())) }
+    var batches: [String] = []
+    for _ in 0..<40 {
+        let start = monotonicNanos()
+        var bytes = 0
+        for _ in 0..<20 { bytes &+= encoder.encodePayload() }
+        let elapsed = monotonicNanos() - start
+        consume(UInt64(bytes))
+        batches.append(String(elapsed / UInt64(20 * payloadSpans)))
+    }
+    print(batches.joined(separator: " "))
+    exit(0)
+}
 consume(runWorkload(iterations))  // warm-up
 tracer.flush(timeout: .seconds(60))
 let start = monotonicNanos()

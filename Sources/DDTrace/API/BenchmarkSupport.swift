@@ -97,7 +97,9 @@ import CDDTraceShims
     /// - Parameters:
     ///   - spanCount: spans to prepare, 1...1_000_000.
     ///   - spansPerTrace: spans per trace chunk (the root plus `spansPerTrace - 1` children).
-    public init(spanCount: Int, spansPerTrace: Int = 10, format: Format = .v04) {
+    ///   - initialCapacity: the payload buffer's first allocation in bytes (1 MiB holds a 1000-span payload, so
+    ///     the timed payloads never grow it; tests make it small to grow it in the middle of spans).
+    public init(spanCount: Int, spansPerTrace: Int = 10, format: Format = .v04, initialCapacity: Int = 1 << 20) {
         precondition(spanCount >= 1 && spanCount <= 1_000_000, "spanCount must be in 1...1_000_000")
         precondition(spansPerTrace >= 1, "spansPerTrace must be at least 1")
         self.spanCount = spanCount
@@ -119,7 +121,7 @@ import CDDTraceShims
                 env: resolved.env, version: resolved.version, defaultService: resolved.service,
                 globalTags: resolved.globalTags, runtimeId: "0d4a5c6e-1b2f-4c3d-9e8f-7a6b5c4d3e2f",
                 processId: 4242),
-            initialCapacity: 1 << 20, format: format == .v05 ? .v05 : .v04)
+            initialCapacity: initialCapacity, format: format == .v05 ? .v05 : .v04)
 
         var slots: [SlotPointer] = []
         slots.reserveCapacity(spanCount)

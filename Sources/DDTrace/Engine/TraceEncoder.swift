@@ -428,7 +428,7 @@ final class TraceEncoder {
             (c, added) = appendTraceMeta(c, span, decoration: decoration)
             count += added
         }
-        patch(c, header, count)
+        patch(header, count)
         return c
     }
 
@@ -528,7 +528,7 @@ final class TraceEncoder {
             }
             count += 1
         }
-        patch(c, header, count)
+        patch(header, count)
         return c
     }
 
@@ -615,10 +615,14 @@ final class TraceEncoder {
         return c.p - 5 - data
     }
 
-    /// Writes `count` into the map header at `offset`.
-    @inline(__always) private func patch(_ c: Cursor, _ offset: Int, _ count: UInt32) {
-        commit(c)
-        if offset >= 0 { ddtrace_mpbuf_patch_u32_header(buffer, offset, 0xdf, count) }
+    /// Writes `count` into the map header at `offset`, whose marker `mapHeader` wrote. The header lies behind the
+    /// cursor, in memory that a grown buffer keeps (and that stays allocated if growing failed: such a payload is
+    /// dropped), so its count is stored straight through the data pointer: no size to bring up to date first, no
+    /// bounds or failure checks.
+    @inline(__always) private func patch(_ offset: Int, _ count: UInt32) {
+        if offset >= 0, let data = buffer.pointee.data {
+            UnsafeMutableRawPointer(data + offset + 1).storeBytes(of: count.bigEndian, as: UInt32.self)
+        }
     }
 
     // MARK: Tokens
@@ -668,13 +672,25 @@ final class TraceEncoder {
     /// Writes a string stored in a slot, in place: `withUTF8` on the stored value reads its bytes without a copy
     /// or a retain (the flusher owns the slot at this point).
     ///
-    /// Takes and returns the cursor by value: the optimiser does not always inline this one, and an `inout`
-    /// cursor passed to a call would have to live in memory.
+    /// Takes and returns the cursor by value (an `inout` cursor passed to a call would have to live in memory).
+    /// A small string (at most 15 bytes: under every limit) with room for it, most of a span's strings, is copied
+    /// straight from the value here, inline; the rest is out of line (`storedString`). The optimiser kept the whole
+    /// function out of line (`withUTF8`'s closure), so a small string cost 45 instructions, most of them the call
+    /// and its register saves and restores; inline it costs about 14 (callgrind, `HotPathProfile encode`).
     @inline(__always) private func string(
         _ start: Cursor, _ value: UnsafeMutablePointer<String>, limit: Int = .max, tagLimit: Int = .max
     ) -> Cursor {
+        if smallStringsInPlace, let length = SmallString.length(at: value), _fastPath(start.end - start.p >= 17) {
+            return Cursor(p: ddtrace_put_small_string(start.p, value, length), end: start.end)
+        }
+        return storedString(start, value, limit: limit, tagLimit: tagLimit)
+    }
+
+    /// `string`'s other cases: a string with heap storage, v0.5 (which interns), or a buffer that must grow.
+    @inline(never) private func storedString(
+        _ start: Cursor, _ value: UnsafeMutablePointer<String>, limit: Int, tagLimit: Int
+    ) -> Cursor {
         var c = start
-        // A small string (at most 15 bytes: under every limit) is copied straight from the value.
         if smallStringsInPlace, let length = SmallString.length(at: value) {
             if room(&c, 17) { c.p = ddtrace_put_small_string(c.p, value, length) }
             return c
