@@ -93,7 +93,7 @@ if workload == "encode.series" {
         for _ in 0..<20 { bytes &+= encoder.encodePayload() }
         let elapsed = monotonicNanos() - start
         consume(UInt64(bytes))
-        batches.append(String(elapsed / UInt64(20 * payloadSpans)))
+        batches.append(String(Int(elapsed) / (20 * payloadSpans)))
     }
     print(batches.joined(separator: " "))
     exit(0)
