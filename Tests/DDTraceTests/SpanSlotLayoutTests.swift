@@ -82,11 +82,11 @@ struct SpanSlotLayoutTests {
         #expect(childSlot.pointee.localRoot == rootSlot)
         // A child's slot never holds a propagated context of its own, and clearing it must not reach its root.
         #expect(childSlot.pointee.origin.isEmpty && childSlot.pointee.propagatedTags == nil)
-        _ = SpanSlot.clear(childSlot)
+        _ = SpanSlot.clear(childSlot, canSkipUnowned: StringStorage.canSkipUnowned)
         #expect(childSlot.pointee.localRoot == nil && childSlot.pointee.chunkNext == nil)
         #expect(rootSlot.pointee.origin == "synthetics")
 
-        _ = SpanSlot.clear(rootSlot)
+        _ = SpanSlot.clear(rootSlot, canSkipUnowned: StringStorage.canSkipUnowned)
         #expect(rootSlot.pointee.origin.isEmpty)
         #expect(rootSlot.pointee.propagatedTags == nil)
         #expect(rootSlot.pointee.localRoot == nil)

@@ -63,6 +63,8 @@ final class Flusher: @unchecked Sendable {
     private let encoder: TraceEncoder
     /// DogStatsD health metrics, when enabled.
     private let healthMetrics: HealthMetricsReporter?
+    /// `StringStorage.canSkipUnowned`, read once (see `SpanSlot.clear`).
+    private let canSkipUnowned = StringStorage.canSkipUnowned
 
     // Flusher-thread state. `@exclusivity(unchecked)`: only the flusher thread touches these, and never through
     // overlapping accesses, so the runtime's dynamic exclusivity checks (swift_beginAccess on every mutation of a
@@ -853,7 +855,7 @@ final class Flusher: @unchecked Sendable {
         while let current = carrier {
             // Carriers are retired here: no handle refers to them, and no child reads their service.
             if current != span { bumpGeneration(current) }
-            carrier = SpanSlot.clear(current)
+            carrier = SpanSlot.clear(current, canSkipUnowned: canSkipUnowned)
             enqueueRelease(current)
         }
     }

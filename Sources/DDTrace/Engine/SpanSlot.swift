@@ -348,11 +348,11 @@ extension UnsafeMutablePointer where Pointee == SlotHeader {
 
     /// Drops everything a finished slot references (strings, tag entries) so it can be reused; its name, service,
     /// resource and type are left deinitialized (see `initializeStrings`). Returns the overflow chain, which the
-    /// caller releases too. Called by the flusher only.
-    static func clear(_ slot: SlotPointer) -> SlotPointer? {
+    /// caller releases too. Called by the flusher only, with `StringStorage.canSkipUnowned` read once (a static is
+    /// a lazily initialised global: reading it here cost a `swift_once` call per slot).
+    static func clear(_ slot: SlotPointer, canSkipUnowned checked: Bool) -> SlotPointer? {
         // Each string is destroyed through `StringStorage.destroy`: most span strings are literals or small, own
         // no storage, and their release was a runtime call each (~24 instructions, 9 per reference span).
-        let checked = StringStorage.canSkipUnowned
         for index in 0..<Int(min(slot.pointee.metaCount, UInt16(metaCapacity))) {
             let entry = slot.metaEntries + index
             StringStorage.destroy(entry.pointer(to: \.key).unsafelyUnwrapped, checked: checked)
