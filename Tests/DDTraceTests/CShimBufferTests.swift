@@ -76,4 +76,33 @@ struct CShimBufferTests {
         let error = errno
         #expect(status == -1 && error == ENOMEM, "the buffer's pages were given back (mincore: \(status), errno \(error))")
     }
+
+    /// The encoder's string writer (`ddtrace_put_str`): for every length of each size class, the msgpack header
+    /// (fixstr up to 31, str8 to 255, str16 to 65535, str32 beyond), the bytes themselves, the returned position,
+    /// and not one byte written past the string (the short copies overlap inside it, never outside).
+    @Test("the string writer: every header class, the exact bytes, nothing written past the string")
+    func stringWriterWritesExactlyTheString() {
+        let lengths = Array(0...300) + [65_535, 65_536, 70_000]
+        let source = (0..<70_000).map { Self.patternByte($0) }
+        var out = [UInt8](repeating: 0, count: 70_000 + 5 + 64)
+        for length in lengths {
+            let checked = min(out.count, length + 5 + 64)  // the header, the string and 64 bytes past it
+            for index in 0..<checked { out[index] = 0xEE }
+            let written = out.withUnsafeMutableBytes { raw in
+                source.withUnsafeBytes { bytes in
+                    let start = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+                    return ddtrace_put_str(start, bytes.baseAddress!, length) - start
+                }
+            }
+            let header: [UInt8] =
+                length < 32 ? [0xa0 | UInt8(length)]
+                : length < 256 ? [0xd9, UInt8(length)]
+                : length < 65_536 ? [0xda, UInt8(length >> 8), UInt8(length & 0xff)]
+                : [0xdb] + withUnsafeBytes(of: UInt32(length).bigEndian, Array.init)
+            #expect(written == header.count + length, "length \(length)")
+            #expect(Array(out[0..<header.count]) == header, "length \(length)")
+            #expect(out[header.count..<written].elementsEqual(source[0..<length]), "length \(length)")
+            #expect(out[written..<checked].allSatisfy { $0 == 0xEE }, "a byte past the string of length \(length)")
+        }
+    }
 }
