@@ -61,6 +61,31 @@ struct EngineTests {
         #expect(ring.push(Self.fakeSlot(257)))
     }
 
+    @Test("a long drain frees the entries it has consumed before it ends")
+    func ringDrainPublishesItsProgress() {
+        // The flusher releases slots while it drains a backlog, so the producer finishes spans meanwhile: they must
+        // find room in the ring rather than go to the engine's overflow stack.
+        let ring = SpanRing(capacity: 256)
+        defer { Self.deallocate(ring) }
+        for index in 0..<256 { #expect(ring.push(Self.fakeSlot(index))) }
+        var pushedDuringDrain: [Bool] = []
+        var seen: [SlotPointer] = []
+        let drained = ring.drain { slot in
+            seen.append(slot)
+            // Here the drain has consumed `seen.count - 1` entries; the producer plays its part on this thread.
+            if seen.count == SpanRing.headPublishInterval + 1 || seen.count == 200 {
+                pushedDuringDrain.append(ring.push(Self.fakeSlot(1000 + seen.count)))
+            }
+        }
+        #expect(drained == 256)
+        #expect(seen == (0..<256).map(Self.fakeSlot))
+        #expect(pushedDuringDrain == [true, true])
+        // The entries pushed meanwhile come out in the next drain, in order.
+        var next: [SlotPointer] = []
+        #expect(ring.drain { next.append($0) } == 2)
+        #expect(next == [Self.fakeSlot(1000 + SpanRing.headPublishInterval + 1), Self.fakeSlot(1200)])
+    }
+
     @Test("slots released by another thread return to their pool, none lost or duplicated")
     func poolCrossThreadRelease() throws {
         var configuration = DDTracerConfiguration(environment: [:])

@@ -5,7 +5,8 @@
 // a push touches only producer-owned lines: it reads the cached head, writes the entry and publishes the new
 // tail with a release store. The consumer reads the tail with an acquire load, which makes the entries - and
 // everything the producer wrote into those slots before publishing them - visible, then consumes a whole batch
-// and publishes its head once per batch (release), which is what lets the producer reuse those entries.
+// and publishes its head every `headPublishInterval` entries and at the end (release), which is what lets the
+// producer reuse those entries.
 
 import Atomics
 
@@ -30,6 +31,11 @@ import Atomics
     var capacity: Int { mask + 1 }
 
     static let prefetchDistance = 4
+    /// How often a long drain publishes its progress. A drain of a backlog takes milliseconds (16384 entries at
+    /// 250 ns each are 4 ms), and the flusher releases slots meanwhile, so the producer keeps finishing spans: with
+    /// the head published only at the end, it would find the ring full and send them all to the engine's overflow
+    /// stack, whose entries the flusher then reads one dependent load after another, with no prefetch.
+    static let headPublishInterval = 64
 
     @inlinable @inline(__always) var head: UnsafeAtomic<Int> {
         UnsafeAtomic(at: control.assumingMemoryBound(to: UnsafeAtomic<Int>.Storage.self))
@@ -85,10 +91,13 @@ import Atomics
             }
             if let slot = entries[index & mask] { body(slot) }
             index &+= 1
+            // Release, pairing with `push`'s acquiring `head` load: every read of the consumed entries happens
+            // before the producer overwrites them. The entries read ahead for prefetching are at `index` or
+            // beyond, which the producer cannot reach before the head passes them. (The slots themselves go back
+            // to their pools separately, with their own release/acquire in SlotPool.)
+            if index & (Self.headPublishInterval - 1) == 0 { head.store(index, ordering: .releasing) }
         }
-        // Release, pairing with `push`'s acquiring `head` load: every read of the consumed entries above happens
-        // before the producer overwrites them. (The slots themselves go back to their pools separately, with
-        // their own release/acquire in SlotPool.)
+        // Release, as above.
         if index != headIndex { head.store(index, ordering: .releasing) }
         return index &- headIndex
     }
